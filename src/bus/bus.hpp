@@ -1,0 +1,77 @@
+// Bus: carries raw envelopes from the inlet to the outlet, partitioned, in order, acknowledged.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::bus {
+
+enum class ProduceStatus {
+  ok,     // accepted; delivery is tracked by the bus (and counted)
+  full,   // refused because the bus is at its bound; the caller counts a drop
+  error,  // refused for another reason (unknown topic, message too large); counted by the bus
+};
+
+// Thread-safe; produce() never blocks.
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  // Copies key and value. The key chooses the partition: equal keys keep their order.
+  virtual ProduceStatus produce(std::string_view topic, std::span<const std::byte> key,
+                                std::span<const std::byte> value) = 0;
+  // Waits until everything produced so far is delivered, or the timeout; returns what is still in flight.
+  virtual std::size_t flush(std::chrono::milliseconds timeout) = 0;
+};
+
+struct PartitionRef {
+  std::string topic;
+  std::int32_t partition = 0;
+  auto operator<=>(const PartitionRef&) const = default;
+};
+
+struct Message {
+  std::string_view topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::span<const std::byte> key;
+  std::span<const std::byte> value;  // valid only during ConsumerHandler::on_message
+};
+
+struct Assignment {
+  PartitionRef ref;
+  std::int64_t next_offset = 0;  // where consumption resumes (committed offset; 0 when none)
+  std::string metadata;          // metadata stored with the last commit (pending batch boundaries)
+};
+
+// Callbacks run on the consumer's own thread, from Consumer::run.
+class ConsumerHandler {
+ public:
+  virtual ~ConsumerHandler() = default;
+  virtual void on_assigned(const std::vector<Assignment>& partitions) = 0;
+  // Partitions are about to move elsewhere (rebalance or shutdown). Return only once what was
+  // acknowledged for them is committed; unacknowledged work is dropped and replayed by the next owner.
+  virtual void on_revoked(const std::vector<PartitionRef>& partitions) = 0;
+  virtual void on_message(const Message& message) = 0;
+  // Called at least every `idle_tick` while run() waits, so timers (batch deadlines, commits) fire.
+  virtual void on_idle() = 0;
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Polls until stop(); calls the handler on this thread. Revokes all partitions before returning.
+  virtual void run(ConsumerHandler& handler) = 0;
+  // Thread-safe; run() returns soon after.
+  virtual void stop() = 0;
+  // Commits `next_offset` for a partition with metadata. Thread-safe; synchronous. false on failure.
+  virtual bool commit(const PartitionRef& partition, std::int64_t next_offset, std::string_view metadata) = 0;
+  // Messages behind the end of the partition (high watermark - position), -1 when unknown.
+  virtual std::int64_t lag(const PartitionRef& partition) const = 0;
+};
+
+}  // namespace sluice::bus

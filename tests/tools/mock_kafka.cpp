@@ -1,0 +1,2 @@
+// Placeholder until the Kafka bus lands.
+int main() { return 0; }
