@@ -1,0 +1,245 @@
+#include "app/runtime.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "admin/admin_server.hpp"
+#include "admin/flow_tail.hpp"
+#include "bus/kafka_bus.hpp"
+#include "bus/memory_bus.hpp"
+#include "pipeline/batch_sink.hpp"
+#include "pipeline/consumer_job.hpp"
+#include "pipeline/flow_batch_builder.hpp"
+#include "sinks/chdb_store.hpp"
+#include "sinks/clickhouse_http_store.hpp"
+#include "sinks/flow_tables.hpp"
+#include "sources/udp_source.hpp"
+
+namespace sluice::app {
+
+struct Runtime::Parts {
+  std::unique_ptr<admin::FlowTail> tail;
+  std::unique_ptr<admin::AdminServer> admin;
+  std::unique_ptr<bus::MemoryBus> memory_bus;
+  std::unique_ptr<bus::KafkaProducer> kafka_producer;
+  bus::Producer* producer = nullptr;
+  std::vector<std::unique_ptr<sources::UdpSource>> sources;
+
+  std::unique_ptr<sinks::Store> store;
+  FlowSchema schema;
+  std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
+  std::unique_ptr<pipeline::BatchSink> sink;
+  std::vector<std::unique_ptr<bus::Consumer>> consumers;
+  std::vector<std::unique_ptr<pipeline::ConsumerJob>> jobs;
+  std::vector<std::thread> consumer_threads;
+  std::atomic<bool> started{false};
+};
+
+Runtime::Runtime(config::Config config, Role role)
+    : config_(std::move(config)), role_(role), parts_(std::make_unique<Parts>()) {}
+
+Runtime::~Runtime() {
+  if (parts_ && parts_->started.load()) stop();
+}
+
+static bus::KafkaConfig kafka_config(const config::KafkaBusConfig& k) {
+  bus::KafkaConfig c;
+  c.brokers = k.brokers;
+  c.topic_partitions = k.partitions;
+  c.topic_replication = k.replication;
+  c.consumer_group = k.consumer_group;
+  c.session_timeout_ms = static_cast<int>(k.session_timeout.count());
+  c.linger_ms = k.linger_ms;
+  c.producer_queue_bytes = k.producer_queue_bytes;
+  c.producer_properties = k.producer_properties;
+  c.consumer_properties = k.consumer_properties;
+  return c;
+}
+
+void Runtime::start_store() {
+  const auto& out = *config_.outlet;
+  auto backoff = std::chrono::milliseconds(500);
+  for (;;) {
+    try {
+      if (out.chdb) {
+        sinks::ChdbConfig c;
+        c.path = out.chdb->path;
+        c.library = out.chdb->library;
+        c.database = out.chdb->database;
+        parts_->store = std::make_unique<sinks::ChdbStore>(c);
+      } else {
+        sinks::ClickHouseHttpConfig c;
+        c.url = out.clickhouse->url;
+        c.database = out.clickhouse->database;
+        c.user = out.clickhouse->user;
+        c.password = out.clickhouse->password;
+        c.compression = out.clickhouse->compression == "none"  ? sinks::ClickHouseHttpConfig::Compression::none
+                        : out.clickhouse->compression == "zstd" ? sinks::ClickHouseHttpConfig::Compression::zstd
+                                                                : sinks::ClickHouseHttpConfig::Compression::lz4;
+        c.pool_size = out.clickhouse->pool_size;
+        c.connect_timeout_ms = static_cast<int>(out.clickhouse->connect_timeout.count());
+        c.request_timeout_ms = static_cast<int>(out.clickhouse->request_timeout.count());
+        parts_->store = std::make_unique<sinks::ClickHouseHttpStore>(c);
+      }
+      parts_->schema = FlowSchema::make(parts_->store->dialect(), out.flows.optional_columns);
+      sinks::ensure_flow_tables(*parts_->store, parts_->schema, {});
+      spdlog::info("store: {} ready (database {}, {} dialect)", parts_->store->describe(), parts_->store->database(),
+                   parts_->store->dialect() == ClickHouseDialect::modern ? "modern" : "legacy");
+      return;
+    } catch (const sinks::StoreError& e) {
+      if (!e.retryable() || stop_requested()) throw std::runtime_error(std::string("store: ") + e.what());
+      spdlog::warn("store: not reachable yet ({}); retrying in {} ms", e.what(), backoff.count());
+      parts_->store.reset();
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+    }
+  }
+}
+
+void Runtime::start_outlet() {
+  const auto& out = *config_.outlet;
+  start_store();
+  parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
+                                                                   parts_->tail.get());
+  pipeline::BatchSinkPolicy policy;
+  policy.parallel_inserts = out.sink.parallel_inserts;
+  policy.max_pending_batches = out.sink.max_pending_batches;
+  policy.retry_initial = out.sink.retry_initial;
+  policy.retry_max = out.sink.retry_max;
+  policy.dead_letter_dir = out.dead_letter_dir;
+  parts_->sink = std::make_unique<pipeline::BatchSink>("flows", *parts_->store, policy, metrics_);
+
+  const std::string topic = config_.topic_for(SourceKind::netflow);
+  for (int i = 0; i < out.workers; ++i) {
+    if (config_.bus.kafka) {
+      parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kafka_config(*config_.bus.kafka),
+                                                                       std::vector<std::string>{topic}, metrics_));
+    } else {
+      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers));
+    }
+    pipeline::ConsumerJobConfig jc;
+    jc.name = "flows";
+    jc.max_rows = out.batch.max_rows;
+    jc.max_bytes = out.batch.max_bytes;
+    jc.max_delay = out.batch.max_delay;
+    jc.commit_interval = out.commit_interval;
+    jc.revoke_timeout = config_.shutdown_timeout / 2;
+    auto* decoding = parts_->flow_decoding.get();
+    parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
+        jc, *parts_->consumers.back(),
+        [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::FlowBatchBuilder>(*decoding); },
+        *parts_->sink, metrics_));
+  }
+  for (std::size_t i = 0; i < parts_->consumers.size(); ++i) {
+    parts_->consumer_threads.emplace_back([this, i] { parts_->consumers[i]->run(*parts_->jobs[i]); });
+  }
+}
+
+void Runtime::start_inlet() {
+  const auto add = [&](const std::optional<config::UdpListener>& l, const char* name, SourceKind kind) {
+    if (!l) return;
+    sources::UdpSourceConfig c;
+    c.name = name;
+    c.listen = l->listen;
+    c.kind = kind;
+    c.workers = l->workers;
+    c.receive_buffer = static_cast<int>(std::min<std::uint64_t>(l->receive_buffer, 1u << 30));
+    c.batch = l->batch;
+    c.topic = config_.topic_for(kind);
+    parts_->sources.push_back(std::make_unique<sources::UdpSource>(c, *parts_->producer, metrics_));
+    parts_->sources.back()->start();
+  };
+  add(config_.inlet.netflow, "netflow", SourceKind::netflow);
+  add(config_.inlet.sflow, "sflow", SourceKind::sflow);
+}
+
+void Runtime::start() {
+  std::filesystem::create_directories(config_.data_dir);
+  parts_->tail = std::make_unique<admin::FlowTail>();
+  const bool with_inlet = role_ != Role::outlet;
+  const bool with_outlet = role_ != Role::inlet;
+  if (with_outlet && !config_.outlet) throw std::runtime_error("outlet: this role needs an `outlet:` section with a store");
+  if (role_ != Role::all_in_one && !config_.bus.kafka) {
+    throw std::runtime_error("bus.kafka: `sluice inlet` and `sluice outlet` talk through Kafka; configure bus.kafka.brokers");
+  }
+
+  if (config_.bus.kafka) {
+    std::vector<std::string> topics{config_.topic_for(SourceKind::netflow)};
+    bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
+  } else {
+    parts_->memory_bus = std::make_unique<bus::MemoryBus>(
+        bus::MemoryBusConfig{config_.bus.memory.partitions, config_.bus.memory.max_bytes}, metrics_);
+  }
+  if (with_inlet) {
+    if (config_.bus.kafka) {
+      parts_->kafka_producer = std::make_unique<bus::KafkaProducer>(kafka_config(*config_.bus.kafka), metrics_);
+      parts_->producer = parts_->kafka_producer.get();
+    } else {
+      parts_->producer = &parts_->memory_bus->producer();
+    }
+  }
+
+  admin::AdminDeps deps{metrics_, [this] { return status(); }, nullptr, parts_->tail.get(),
+                        [this] { return parts_->started.load() && !stop_requested(); }};
+  deps.query = [this](std::string_view sql, std::string_view format) -> sinks::QueryResult {
+    if (!parts_->store) throw sinks::StoreError("this instance has no store (it is an inlet)", true);
+    return parts_->store->query(sql, format);
+  };
+  parts_->admin = std::make_unique<admin::AdminServer>(admin::AdminConfig{config_.admin_listen}, std::move(deps));
+  parts_->admin->start();
+
+  if (with_outlet) start_outlet();
+  if (with_inlet) start_inlet();
+  parts_->started.store(true);
+  spdlog::info("sluice {} started: admin on {}", SLUICE_VERSION, config_.admin_listen);
+}
+
+bool Runtime::stop() {
+  if (!parts_->started.exchange(false)) return true;
+  const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+  bool clean = true;
+  spdlog::info("shutting down: stopping sources, then draining the bus and the sinks (up to {} s)",
+               config_.shutdown_timeout.count() / 1000);
+  for (auto& s : parts_->sources) s->stop();
+  if (parts_->kafka_producer) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (auto undelivered = parts_->kafka_producer->flush(std::max(left, std::chrono::milliseconds(0)))) {
+      spdlog::error("shutdown: {} messages were not delivered to Kafka before the deadline", undelivered);
+      clean = false;
+    }
+  }
+  for (auto& c : parts_->consumers) c->stop();
+  for (auto& t : parts_->consumer_threads) t.join();
+  parts_->consumer_threads.clear();
+  if (parts_->sink) {
+    const auto before = parts_->sink->pending();
+    parts_->sink->stop(deadline);
+    clean = clean && before == 0;
+  }
+  if (parts_->admin) parts_->admin->stop();
+  spdlog::info("shutdown complete{}", clean ? "" : " (some data stays on the bus for the next start)");
+  return clean;
+}
+
+nlohmann::json Runtime::status() const {
+  nlohmann::json j;
+  j["version"] = SLUICE_VERSION;
+  j["role"] = role_ == Role::all_in_one ? "run" : role_ == Role::inlet ? "inlet" : "outlet";
+  nlohmann::json sources = nlohmann::json::array();
+  for (const auto& s : parts_->sources) sources.push_back(s->status());
+  j["sources"] = std::move(sources);
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const auto& job : parts_->jobs) jobs.push_back(job->status());
+  j["jobs"] = std::move(jobs);
+  nlohmann::json sinks = nlohmann::json::array();
+  if (parts_->sink) sinks.push_back(parts_->sink->status());
+  j["sinks"] = std::move(sinks);
+  if (parts_->memory_bus) j["bus"] = {{"kind", "memory"}, {"queued_bytes", parts_->memory_bus->queued_bytes()}};
+  else if (config_.bus.kafka) j["bus"] = {{"kind", "kafka"}, {"brokers", config_.bus.kafka->brokers}};
+  return j;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,168 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/reader.hpp"
+
+namespace sluice::config {
+namespace {
+
+std::optional<UdpListener> read_udp(ConfigReader parent, const std::string& key) {
+  if (!parent.has(key)) {
+    parent.child(key);
+    return std::nullopt;
+  }
+  auto r = parent.child(key);
+  UdpListener l;
+  l.listen = r.listen_address("listen", "");
+  if (l.listen.empty() && !r.has("listen")) r.error("listen", "required: the host:port to receive on");
+  l.workers = static_cast<int>(r.integer("workers", l.workers, 1, 64));
+  l.receive_buffer = r.size("receive_buffer", l.receive_buffer);
+  l.batch = static_cast<int>(r.integer("batch", l.batch, 1, 1024));
+  r.finish();
+  return l;
+}
+
+KafkaBusConfig read_kafka(ConfigReader r) {
+  KafkaBusConfig k;
+  k.brokers = r.string("brokers", "");
+  if (k.brokers.empty()) r.error("brokers", "required: bootstrap servers such as 127.0.0.1:9092");
+  k.topic_prefix = r.string("topic_prefix", k.topic_prefix);
+  k.partitions = static_cast<int>(r.integer("partitions", k.partitions, 1, 10'000));
+  k.replication = static_cast<int>(r.integer("replication", k.replication, 1, 16));
+  k.consumer_group = r.string("consumer_group", k.consumer_group);
+  k.session_timeout = r.duration("session_timeout", k.session_timeout);
+  k.linger_ms = static_cast<int>(r.integer("linger_ms", k.linger_ms, 0, 60'000));
+  k.producer_queue_bytes = r.size("producer_queue_bytes", k.producer_queue_bytes);
+  k.producer_properties = r.string_map("producer_properties");
+  k.consumer_properties = r.string_map("consumer_properties");
+  r.finish();
+  return k;
+}
+
+ClickHouseConfig read_clickhouse(ConfigReader r) {
+  ClickHouseConfig c;
+  c.url = r.string("url", "");
+  if (c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0) {
+    r.error("url", fmt::format("expected the ClickHouse HTTP interface URL such as http://127.0.0.1:8123, got '{}'", c.url));
+  }
+  c.database = r.string("database", c.database);
+  c.user = r.string("user", c.user);
+  c.password = r.string("password", c.password);
+  c.compression = r.one_of("compression", c.compression, {"none", "lz4", "zstd"});
+  c.pool_size = static_cast<int>(r.integer("pool_size", c.pool_size, 1, 256));
+  c.connect_timeout = r.duration("connect_timeout", c.connect_timeout);
+  c.request_timeout = r.duration("request_timeout", c.request_timeout);
+  r.finish();
+  return c;
+}
+
+OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
+  OutletConfig o;
+  o.workers = static_cast<int>(r.integer("workers", o.workers, 1, 64));
+  {
+    auto b = r.child("batch");
+    o.batch.max_rows = static_cast<std::uint64_t>(b.integer("max_rows", static_cast<std::int64_t>(o.batch.max_rows), 1, 100'000'000));
+    o.batch.max_bytes = b.size("max_bytes", o.batch.max_bytes);
+    o.batch.max_delay = b.duration("max_delay", o.batch.max_delay);
+    b.finish();
+  }
+  o.commit_interval = r.duration("commit_interval", o.commit_interval);
+  if (r.has("clickhouse")) o.clickhouse = read_clickhouse(r.child("clickhouse"));
+  else r.child("clickhouse");
+  if (r.has("chdb")) {
+    auto c = r.child("chdb");
+    ChdbConfig ch;
+    ch.path = c.string("path", data_dir + "/chdb");
+    ch.library = c.string("library", "");
+    ch.database = c.string("database", ch.database);
+    c.finish();
+    o.chdb = ch;
+  } else {
+    r.child("chdb");
+  }
+  if (o.clickhouse && o.chdb) r.error("chdb", "choose one store: outlet.clickhouse or outlet.chdb, not both");
+  if (!o.clickhouse && !o.chdb) r.error("clickhouse", "required: a store, either outlet.clickhouse (a server) or outlet.chdb (embedded)");
+  {
+    auto s = r.child("sink");
+    o.sink.parallel_inserts = static_cast<int>(s.integer("parallel_inserts", o.sink.parallel_inserts, 1, 64));
+    o.sink.max_pending_batches = static_cast<int>(s.integer("max_pending_batches", o.sink.max_pending_batches, 1, 1024));
+    o.sink.retry_initial = s.duration("retry_initial", o.sink.retry_initial);
+    o.sink.retry_max = s.duration("retry_max", o.sink.retry_max);
+    s.finish();
+  }
+  o.dead_letter_dir = r.string("dead_letter_dir", data_dir + "/dead-letters");
+  {
+    auto f = r.child("flows");
+    o.flows.optional_columns = f.string_list("optional_columns");
+    o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
+    f.finish();
+  }
+  r.finish();
+  return o;
+}
+
+}  // namespace
+
+std::string Config::topic_for(SourceKind kind) const {
+  const std::string prefix = bus.kafka ? bus.kafka->topic_prefix : "sluice-";
+  switch (kind) {
+    case SourceKind::netflow:
+    case SourceKind::sflow: return prefix + "flows";
+    default: return prefix + to_string(kind);
+  }
+}
+
+Config parse_config(const std::string& yaml_text) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError({fmt::format("(file): not valid YAML at line {}, column {}: {}", e.mark.line + 1,
+                                   e.mark.column + 1, e.msg)});
+  }
+  auto root = ConfigReader::root(doc);
+  Config c;
+  c.data_dir = root.string("data_dir", c.data_dir);
+  c.shutdown_timeout = root.duration("shutdown_timeout", c.shutdown_timeout);
+  c.log_level = root.one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
+  {
+    auto a = root.child("admin");
+    c.admin_listen = a.listen_address("listen", c.admin_listen);
+    a.finish();
+  }
+  {
+    auto in = root.child("inlet");
+    c.inlet.netflow = read_udp(in, "netflow");
+    c.inlet.sflow = read_udp(in, "sflow");
+    in.finish();
+  }
+  {
+    auto b = root.child("bus");
+    auto m = b.child("memory");
+    c.bus.memory.partitions = static_cast<int>(m.integer("partitions", c.bus.memory.partitions, 1, 1024));
+    c.bus.memory.max_bytes = m.size("max_bytes", c.bus.memory.max_bytes);
+    m.finish();
+    if (b.has("kafka")) c.bus.kafka = read_kafka(b.child("kafka"));
+    else b.child("kafka");
+    b.finish();
+  }
+  if (root.has("outlet")) c.outlet = read_outlet(root.child("outlet"), c.data_dir);
+  else root.child("outlet");
+  root.finish();
+  root.check();
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError({fmt::format("{}: cannot open the configuration file", path)});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str());
+}
+
+}  // namespace sluice::config

@@ -1,0 +1,116 @@
+// Config: the typed form of a sluice YAML file, validated with key paths (see config/*.yaml).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/envelope.hpp"
+
+namespace sluice::config {
+
+using std::chrono::milliseconds;
+
+struct UdpListener {
+  std::string listen;
+  int workers = 1;
+  std::uint64_t receive_buffer = 32ull << 20;
+  int batch = 64;
+};
+
+struct InletConfig {
+  std::optional<UdpListener> netflow;
+  std::optional<UdpListener> sflow;
+  bool empty() const { return !netflow && !sflow; }
+};
+
+struct MemoryBusConfig {
+  int partitions = 8;
+  std::uint64_t max_bytes = 256ull << 20;
+};
+
+struct KafkaBusConfig {
+  std::string brokers;
+  std::string topic_prefix = "sluice-";
+  int partitions = 8;
+  int replication = 1;
+  std::string consumer_group = "sluice-outlet";
+  milliseconds session_timeout{10'000};
+  int linger_ms = 5;
+  std::uint64_t producer_queue_bytes = 256ull << 20;
+  std::map<std::string, std::string> producer_properties;
+  std::map<std::string, std::string> consumer_properties;
+};
+
+struct BusConfig {
+  MemoryBusConfig memory;
+  std::optional<KafkaBusConfig> kafka;  // set: Kafka; unset: the in-process memory bus
+};
+
+struct BatchConfig {
+  std::uint64_t max_rows = 100'000;
+  std::uint64_t max_bytes = 64ull << 20;
+  milliseconds max_delay{1000};
+};
+
+struct ClickHouseConfig {
+  std::string url;
+  std::string database = "sluice";
+  std::string user = "default";
+  std::string password;
+  std::string compression = "lz4";  // none | lz4 | zstd
+  int pool_size = 4;
+  milliseconds connect_timeout{2000};
+  milliseconds request_timeout{60'000};
+};
+
+struct ChdbConfig {
+  std::string path;
+  std::string library;
+  std::string database = "sluice";
+};
+
+struct SinkConfig {
+  int parallel_inserts = 2;
+  int max_pending_batches = 16;
+  milliseconds retry_initial{200};
+  milliseconds retry_max{30'000};
+};
+
+struct FlowsConfig {
+  std::vector<std::string> optional_columns;
+  std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
+};
+
+struct OutletConfig {
+  int workers = 1;
+  BatchConfig batch;
+  milliseconds commit_interval{1000};
+  std::optional<ClickHouseConfig> clickhouse;
+  std::optional<ChdbConfig> chdb;
+  SinkConfig sink;
+  std::string dead_letter_dir;
+  FlowsConfig flows;
+};
+
+struct Config {
+  std::string data_dir = "./data";
+  milliseconds shutdown_timeout{30'000};
+  std::string log_level = "info";
+  std::string admin_listen = "127.0.0.1:8080";
+  InletConfig inlet;
+  BusConfig bus;
+  std::optional<OutletConfig> outlet;
+
+  // Kafka topic carrying a kind of envelope ("sluice-flows").
+  std::string topic_for(SourceKind kind) const;
+};
+
+// Parses YAML text; throws ConfigError listing every problem with its key path.
+Config parse_config(const std::string& yaml_text);
+Config load_config_file(const std::string& path);
+
+}  // namespace sluice::config

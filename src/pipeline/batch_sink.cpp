@@ -1,0 +1,188 @@
+#include "pipeline/batch_sink.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace sluice::pipeline {
+
+BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy policy, MetricsRegistry& metrics)
+    : name_(std::move(name)),
+      store_(store),
+      policy_(std::move(policy)),
+      batches_ok_(metrics.counter("sink_batches_total", "Batches stored", {{"sink", name_}})),
+      rows_ok_(metrics.counter("sink_rows_total", "Rows stored", {{"sink", name_}})),
+      body_bytes_(metrics.counter("sink_body_bytes_total", "Encoded bytes of stored batches", {{"sink", name_}})),
+      retries_(metrics.counter("sink_retries_total", "Insert attempts that failed and were retried", {{"sink", name_}})),
+      dead_batches_(metrics.counter("sink_dead_letter_batches_total", "Batches refused permanently and written to dead letters", {{"sink", name_}})),
+      dead_rows_(metrics.counter("sink_dead_letter_rows_total", "Rows written to dead letters", {{"sink", name_}})),
+      abandoned_(metrics.counter("sink_abandoned_batches_total", "Batches not stored at shutdown (replayed from the bus on restart)", {{"sink", name_}})),
+      metrics_(metrics) {
+  metrics_.gauge_callback("sink_pending_batches", "Batches submitted and not yet stored", {{"sink", name_}},
+                          [this] { return static_cast<double>(pending()); });
+  for (int i = 0; i < policy_.parallel_inserts; ++i) workers_.emplace_back([this] { worker(); });
+}
+
+BatchSink::~BatchSink() {
+  stop(std::chrono::steady_clock::now());
+  metrics_.remove_callbacks("sink_pending_batches", {{"sink", name_}});
+}
+
+void BatchSink::submit(sinks::InsertRequest request, std::function<void()> on_done) {
+  std::unique_lock lock(mutex_);
+  space_cv_.wait(lock, [&] {
+    return closing_ || queue_.size() + in_flight_ < static_cast<std::size_t>(policy_.max_pending_batches);
+  });
+  if (closing_) {
+    abandoned_.inc();
+    return;
+  }
+  queue_.push_back(Job{std::move(request), std::move(on_done)});
+  work_cv_.notify_one();
+}
+
+std::size_t BatchSink::pending() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size() + in_flight_;
+}
+
+void BatchSink::stop(std::chrono::steady_clock::time_point deadline) {
+  {
+    std::unique_lock lock(mutex_);
+    space_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && in_flight_ == 0; });
+    closing_ = true;
+    if (!queue_.empty() || in_flight_ > 0) {
+      spdlog::warn("sink {}: {} batches not stored before the shutdown deadline; they stay unacknowledged "
+                   "and are replayed from the bus on restart",
+                   name_, queue_.size() + in_flight_);
+      abandoned_.inc(queue_.size());
+      queue_.clear();
+    }
+    aborted_.store(true);
+  }
+  work_cv_.notify_all();
+  space_cv_.notify_all();
+  abort_cv_.notify_all();
+  for (auto& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+}
+
+bool BatchSink::sleep_unless_aborted(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return !abort_cv_.wait_for(lock, d, [&] { return aborted_.load(); });
+}
+
+void BatchSink::worker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      work_cv_.wait(lock, [&] { return !queue_.empty() || aborted_.load(); });
+      if (aborted_.load()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++in_flight_;
+    }
+    const bool done = deliver(job);
+    if (done && job.on_done) job.on_done();
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      if (!done) abandoned_.inc();
+    }
+    space_cv_.notify_all();
+  }
+}
+
+bool BatchSink::deliver(Job& job) {
+  std::mt19937_64 rng(std::random_device{}());
+  auto backoff = policy_.retry_initial;
+  for (;;) {
+    if (aborted_.load()) return false;
+    try {
+      store_.insert(job.request);
+      batches_ok_.inc();
+      rows_ok_.inc(job.request.rows);
+      body_bytes_.inc(job.request.body.size());
+      return true;
+    } catch (const sinks::StoreError& e) {
+      {
+        std::lock_guard lock(mutex_);
+        last_error_ = e.what();
+        last_error_time_ = std::chrono::system_clock::now();
+      }
+      if (!e.retryable()) {
+        spdlog::error("sink {}: {} refused a batch of {} rows for table {} permanently: {}; writing it to dead letters in {}",
+                      name_, store_.describe(), job.request.rows, job.request.table, e.what(), policy_.dead_letter_dir);
+        if (dead_letter(job.request, e.what())) return true;
+      } else {
+        spdlog::warn("sink {}: insert of {} rows into {} failed, retrying in {} ms: {}", name_, job.request.rows,
+                     job.request.table, backoff.count(), e.what());
+      }
+      retries_.inc();
+      // Full jitter keeps many outlets from retrying in lockstep after an outage.
+      std::uniform_int_distribution<std::int64_t> jitter(backoff.count() / 2, backoff.count());
+      if (!sleep_unless_aborted(std::chrono::milliseconds(jitter(rng)))) return false;
+      backoff = std::min(policy_.retry_max, backoff * 2);
+    } catch (const std::exception& e) {
+      // Anything else is a bug or a transport surprise: keep the batch and retry, loudly.
+      spdlog::error("sink {}: unexpected error inserting into {}: {}; retrying in {} ms", name_, job.request.table,
+                    e.what(), backoff.count());
+      retries_.inc();
+      if (!sleep_unless_aborted(backoff)) return false;
+      backoff = std::min(policy_.retry_max, backoff * 2);
+    }
+  }
+}
+
+bool BatchSink::dead_letter(const sinks::InsertRequest& request, const std::string& reason) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(policy_.dead_letter_dir, ec);
+  const auto now = std::chrono::system_clock::now();
+  std::string token = request.dedup_token.empty() ? fmt::format("{}", now.time_since_epoch().count()) : request.dedup_token;
+  for (char& c : token) {
+    if (c == '/' || c == ' ') c = '_';
+  }
+  const auto base = fmt::format("{}/{}-{}", policy_.dead_letter_dir, request.table, token);
+  {
+    std::ofstream body(base + "." + request.format, std::ios::binary | std::ios::trunc);
+    body.write(request.body.data(), static_cast<std::streamsize>(request.body.size()));
+    std::ofstream why(base + ".reason", std::ios::trunc);
+    why << fmt::format("time: {:%FT%TZ}\nstore: {}\ntable: {}\nformat: {}\nrows: {}\ntoken: {}\nreason: {}\n",
+                       std::chrono::floor<std::chrono::seconds>(now), store_.describe(), request.table,
+                       request.format, request.rows, request.dedup_token, reason);
+    if (!body || !why) {
+      spdlog::error("sink {}: cannot write dead letter {}: keeping the batch unacknowledged and retrying", name_, base);
+      return false;
+    }
+  }
+  dead_batches_.inc();
+  dead_rows_.inc(request.rows);
+  return true;
+}
+
+nlohmann::json BatchSink::status() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::json j;
+  j["name"] = name_;
+  j["store"] = store_.describe();
+  j["pending_batches"] = queue_.size() + in_flight_;
+  j["batches"] = batches_ok_.value();
+  j["rows"] = rows_ok_.value();
+  j["retries"] = retries_.value();
+  j["dead_letter_batches"] = dead_batches_.value();
+  j["last_error"] = last_error_;
+  if (!last_error_.empty()) {
+    j["last_error_time"] = fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(last_error_time_));
+  }
+  return j;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,78 @@
+// BatchSink: delivers insert batches to a Store in parallel, retrying until they land or are dead-lettered.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.hpp"
+#include "sinks/store.hpp"
+
+namespace sluice::pipeline {
+
+struct BatchSinkPolicy {
+  int parallel_inserts = 2;
+  int max_pending_batches = 16;  // submitted but not yet delivered; submit() blocks beyond
+  std::chrono::milliseconds retry_initial{200};
+  std::chrono::milliseconds retry_max{30'000};
+  std::string dead_letter_dir;
+};
+
+// `on_done` is called exactly once per batch, from a sink thread, when the batch is stored or
+// dead-lettered (both durable). A batch still failing when the sink stops is never acknowledged,
+// so the bus replays it after restart: retryable errors cost latency, never data.
+class BatchSink {
+ public:
+  BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy policy, MetricsRegistry& metrics);
+  ~BatchSink();
+
+  void submit(sinks::InsertRequest request, std::function<void()> on_done);
+  // Waits until every submitted batch is done, or the deadline; then abandons the rest. Idempotent.
+  void stop(std::chrono::steady_clock::time_point deadline);
+  std::size_t pending() const;
+  nlohmann::json status() const;
+
+ private:
+  struct Job {
+    sinks::InsertRequest request;
+    std::function<void()> on_done;
+  };
+  void worker();
+  bool deliver(Job& job);
+  bool dead_letter(const sinks::InsertRequest& request, const std::string& reason);
+  bool sleep_unless_aborted(std::chrono::milliseconds d);
+
+  std::string name_;
+  sinks::Store& store_;
+  BatchSinkPolicy policy_;
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::condition_variable space_cv_;
+  std::condition_variable abort_cv_;
+  std::deque<Job> queue_;
+  std::size_t in_flight_ = 0;
+  bool closing_ = false;
+  std::atomic<bool> aborted_{false};
+  std::string last_error_;
+  std::chrono::system_clock::time_point last_error_time_{};
+  std::vector<std::thread> workers_;
+
+  Counter& batches_ok_;
+  Counter& rows_ok_;
+  Counter& body_bytes_;
+  Counter& retries_;
+  Counter& dead_batches_;
+  Counter& dead_rows_;
+  Counter& abandoned_;
+  MetricsRegistry& metrics_;
+};
+
+}  // namespace sluice::pipeline

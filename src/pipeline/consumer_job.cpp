@@ -1,0 +1,237 @@
+#include "pipeline/consumer_job.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <thread>
+
+namespace sluice::pipeline {
+namespace {
+constexpr std::string_view kMetadataPrefix = "sluice1:";
+}
+
+std::string encode_pending_ranges(const std::set<OffsetRange>& ranges) {
+  std::string out(kMetadataPrefix);
+  bool first = true;
+  for (const auto& r : ranges) {
+    if (!first) out += ',';
+    first = false;
+    out += fmt::format("{}-{}", r.first, r.last);
+  }
+  return out;
+}
+
+std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata) {
+  std::deque<OffsetRange> out;
+  if (metadata.substr(0, kMetadataPrefix.size()) != kMetadataPrefix) return out;
+  metadata.remove_prefix(kMetadataPrefix.size());
+  while (!metadata.empty()) {
+    const auto comma = metadata.find(',');
+    const auto item = metadata.substr(0, comma);
+    const auto dash = item.find('-');
+    OffsetRange r;
+    if (dash != std::string_view::npos) {
+      auto a = std::from_chars(item.data(), item.data() + dash, r.first);
+      auto b = std::from_chars(item.data() + dash + 1, item.data() + item.size(), r.last);
+      if (a.ec == std::errc() && b.ec == std::errc() && r.first <= r.last) out.push_back(r);
+    }
+    if (comma == std::string_view::npos) break;
+    metadata.remove_prefix(comma + 1);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ConsumerJob::ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory,
+                         BatchSink& sink, MetricsRegistry& metrics)
+    : config_(std::move(config)),
+      consumer_(consumer),
+      factory_(std::move(factory)),
+      sink_(sink),
+      metrics_(metrics),
+      last_commit_(std::chrono::steady_clock::now()),
+      messages_(metrics.counter("outlet_messages_total", "Bus messages consumed", {{"job", config_.name}})),
+      batches_(metrics.counter("outlet_batches_total", "Batches closed and sent to the sink", {{"job", config_.name}})),
+      empty_batches_(metrics.counter("outlet_empty_batches_total", "Batches without rows (acknowledged at once)", {{"job", config_.name}})),
+      commits_(metrics.counter("outlet_commits_total", "Offset commits", {{"job", config_.name}})),
+      commit_failures_(metrics.counter("outlet_commit_failures_total", "Offset commits the bus refused", {{"job", config_.name}})),
+      replayed_batches_(metrics.counter("outlet_replayed_batches_total", "Batches rebuilt on the boundaries of a previous owner", {{"job", config_.name}})) {}
+
+ConsumerJob::~ConsumerJob() = default;
+
+void ConsumerJob::on_assigned(const std::vector<bus::Assignment>& assigned) {
+  std::lock_guard lock(partitions_mutex_);
+  for (const auto& a : assigned) {
+    auto p = std::make_shared<Partition>(a.ref, factory_(a.ref), a.next_offset);
+    p->plan = decode_pending_ranges(a.metadata);
+    p->committed = a.next_offset;
+    p->committed_metadata = a.metadata;
+    if (!p->plan.empty()) {
+      spdlog::info("job {}: {}/{} resumes at offset {} and rebuilds {} batches sent by its previous owner",
+                   config_.name, a.ref.topic, a.ref.partition, a.next_offset, p->plan.size());
+    }
+    partitions_[a.ref] = std::move(p);
+  }
+}
+
+void ConsumerJob::on_message(const bus::Message& m) {
+  messages_.inc();
+  std::shared_ptr<Partition> ptr;
+  {
+    auto it = partitions_.find(bus::PartitionRef{std::string(m.topic), m.partition});
+    if (it == partitions_.end()) return;  // not ours (late message after revocation)
+    ptr = it->second;
+  }
+  Partition& p = *ptr;
+  const std::int64_t o = m.offset;
+
+  // Follow the previous owner's boundaries while the replay plan covers this offset.
+  while (!p.plan.empty() && o > p.plan.front().last) {
+    if (p.batch_first >= 0 && p.batch_first >= p.plan.front().first) close_batch(p);
+    p.plan.pop_front();
+  }
+  const bool planned = !p.plan.empty() && o >= p.plan.front().first;
+  if (planned && p.batch_first >= 0 && p.batch_first < p.plan.front().first) close_batch(p);
+
+  p.acks.consumed(o);
+  if (p.batch_first < 0) {
+    p.batch_first = o;
+    p.batch_started = std::chrono::steady_clock::now();
+  }
+  p.batch_last = o;
+  p.builder->add(m);
+
+  if (planned) {
+    if (o == p.plan.front().last) {
+      replayed_batches_.inc();
+      close_batch(p);
+      p.plan.pop_front();
+    }
+    return;
+  }
+  if (!p.plan.empty() && o + 1 >= p.plan.front().first) {
+    close_batch(p);  // the next offset starts a planned batch
+    return;
+  }
+  if (p.builder->rows() >= config_.max_rows || p.builder->bytes() >= config_.max_bytes) close_batch(p);
+}
+
+std::string ConsumerJob::pending_metadata(Partition& p) {
+  std::lock_guard lock(p.mutex);
+  return encode_pending_ranges(p.in_flight);
+}
+
+void ConsumerJob::close_batch(Partition& p) {
+  if (p.batch_first < 0) return;
+  const OffsetRange range{p.batch_first, p.batch_last};
+  p.batch_first = p.batch_last = -1;
+  sinks::InsertRequest request = p.builder->take();
+  if (request.rows == 0) {
+    empty_batches_.inc();
+    p.acks.acked(range.first, range.last);
+    return;
+  }
+  request.dedup_token = fmt::format("{}/{}/{}-{}", p.ref.topic, p.ref.partition, range.first, range.last);
+  {
+    std::lock_guard lock(p.mutex);
+    p.in_flight.insert(range);
+  }
+  // The boundary must be durable before the insert can happen: a replay then rebuilds this batch.
+  commit(p, true);
+  ++p.batches;
+  batches_.inc();
+  std::weak_ptr<Partition> weak;
+  {
+    std::lock_guard lock(partitions_mutex_);
+    auto it = partitions_.find(p.ref);
+    if (it != partitions_.end()) weak = it->second;
+  }
+  sink_.submit(std::move(request), [weak, range] {
+    if (auto part = weak.lock()) {
+      part->acks.acked(range.first, range.last);
+      std::lock_guard lock(part->mutex);
+      part->in_flight.erase(range);
+    }
+  });
+}
+
+void ConsumerJob::commit(Partition& p, bool force) {
+  const auto offset = p.acks.committable();
+  auto metadata = pending_metadata(p);
+  if (!force && offset == p.committed && metadata == p.committed_metadata) return;
+  if (consumer_.commit(p.ref, offset, metadata)) {
+    commits_.inc();
+    p.committed = offset;
+    p.committed_metadata = std::move(metadata);
+  } else {
+    commit_failures_.inc();
+  }
+}
+
+void ConsumerJob::on_idle() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [ref, ptr] : partitions_) {
+    Partition& p = *ptr;
+    if (p.batch_first < 0) continue;
+    // A batch that follows a replay plan waits for its last offset, unless that never comes.
+    const auto limit = p.plan.empty() ? config_.max_delay : config_.max_delay * 10;
+    if (now - p.batch_started >= limit) close_batch(p);
+  }
+  if (now - last_commit_ >= config_.commit_interval) {
+    last_commit_ = now;
+    for (auto& [ref, ptr] : partitions_) commit(*ptr, false);
+  }
+}
+
+void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
+  std::vector<std::shared_ptr<Partition>> leaving;
+  for (const auto& ref : refs) {
+    auto it = partitions_.find(ref);
+    if (it == partitions_.end()) continue;
+    close_batch(*it->second);
+    leaving.push_back(it->second);
+  }
+  // Give in-flight batches a chance to land so the next owner replays as little as possible.
+  const auto deadline = std::chrono::steady_clock::now() + config_.revoke_timeout;
+  for (auto& p : leaving) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(p->mutex);
+        if (p->in_flight.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    commit(*p, false);
+    std::lock_guard lock(p->mutex);
+    if (!p->in_flight.empty()) {
+      spdlog::warn("job {}: {}/{} handed over with {} batches not yet stored; the next owner rebuilds them",
+                   config_.name, p->ref.topic, p->ref.partition, p->in_flight.size());
+    }
+  }
+  std::lock_guard lock(partitions_mutex_);
+  for (const auto& ref : refs) partitions_.erase(ref);
+}
+
+nlohmann::json ConsumerJob::status() const {
+  nlohmann::json parts = nlohmann::json::array();
+  std::lock_guard lock(partitions_mutex_);
+  for (const auto& [ref, p] : partitions_) {
+    nlohmann::json j;
+    j["topic"] = ref.topic;
+    j["partition"] = ref.partition;
+    j["committed"] = p->committed;
+    j["committable"] = p->acks.committable();
+    j["in_flight_messages"] = p->acks.in_flight();
+    j["lag"] = consumer_.lag(ref);
+    j["batches"] = p->batches;
+    {
+      std::lock_guard plock(p->mutex);
+      j["in_flight_batches"] = p->in_flight.size();
+    }
+    parts.push_back(std::move(j));
+  }
+  return nlohmann::json{{"name", config_.name}, {"partitions", std::move(parts)}};
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,98 @@
+// ConsumerJob: consumes partitions, batches their rows by offset range, and commits what sinks stored.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bus/bus.hpp"
+#include "core/ack_tracker.hpp"
+#include "core/metrics.hpp"
+#include "pipeline/batch_builder.hpp"
+#include "pipeline/batch_sink.hpp"
+
+namespace sluice::pipeline {
+
+struct ConsumerJobConfig {
+  std::string name;
+  std::uint64_t max_rows = 100'000;
+  std::uint64_t max_bytes = 64ull << 20;
+  std::chrono::milliseconds max_delay{1000};
+  std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds revoke_timeout{30'000};  // how long revocation waits for in-flight batches
+};
+
+struct OffsetRange {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  auto operator<=>(const OffsetRange&) const = default;
+};
+
+// Commit metadata records the boundaries of batches sent but not yet committed, so that whoever
+// consumes the partition next (this process after a crash, or another outlet after a rebalance)
+// rebuilds exactly the same batches and the store deduplicates them by token.
+std::string encode_pending_ranges(const std::set<OffsetRange>& ranges);
+std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata);
+
+// Exactly-once per batch: every batch covers one contiguous offset range of one partition and
+// carries the token <topic>/<partition>/<first>-<last>. Its boundary is committed (as metadata)
+// before the insert starts; the offset itself is committed only once every batch below it is stored.
+class ConsumerJob final : public bus::ConsumerHandler {
+ public:
+  ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory, BatchSink& sink,
+              MetricsRegistry& metrics);
+  ~ConsumerJob() override;
+
+  void on_assigned(const std::vector<bus::Assignment>& partitions) override;
+  void on_revoked(const std::vector<bus::PartitionRef>& partitions) override;
+  void on_message(const bus::Message& message) override;
+  void on_idle() override;
+
+  nlohmann::json status() const;
+
+ private:
+  struct Partition {
+    bus::PartitionRef ref;
+    std::unique_ptr<BatchBuilder> builder;
+    AckTracker acks;
+    std::int64_t batch_first = -1;
+    std::int64_t batch_last = -1;
+    std::chrono::steady_clock::time_point batch_started;
+    std::deque<OffsetRange> plan;  // replay boundaries from the previous owner
+    std::mutex mutex;              // guards in_flight (acks arrive on sink threads)
+    std::set<OffsetRange> in_flight;
+    std::int64_t committed = -1;
+    std::string committed_metadata;
+    std::uint64_t batches = 0;
+    Partition(bus::PartitionRef r, std::unique_ptr<BatchBuilder> b, std::int64_t next)
+        : ref(std::move(r)), builder(std::move(b)), acks(next) {}
+  };
+
+  void close_batch(Partition& p);
+  void commit(Partition& p, bool force);
+  std::string pending_metadata(Partition& p);
+
+  ConsumerJobConfig config_;
+  bus::Consumer& consumer_;
+  BatchBuilderFactory factory_;
+  BatchSink& sink_;
+  MetricsRegistry& metrics_;
+  mutable std::mutex partitions_mutex_;  // guards the map for status(); entries are used by the consumer thread
+  std::map<bus::PartitionRef, std::shared_ptr<Partition>> partitions_;
+  std::chrono::steady_clock::time_point last_commit_;
+  Counter& messages_;
+  Counter& batches_;
+  Counter& empty_batches_;
+  Counter& commits_;
+  Counter& commit_failures_;
+  Counter& replayed_batches_;
+};
+
+}  // namespace sluice::pipeline

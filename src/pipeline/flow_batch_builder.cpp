@@ -1,0 +1,60 @@
+#include "pipeline/flow_batch_builder.hpp"
+
+#include "admin/flow_tail.hpp"
+#include "decoders/netflow_v5.hpp"
+
+namespace sluice::pipeline {
+
+FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_t default_rate, admin::FlowTail* t)
+    : metrics(m),
+      schema(s),
+      default_sampling_rate(default_rate),
+      tail(t),
+      flows(m.counter("flows_decoded_total", "Flows decoded and batched")),
+      packets(m.counter("flow_packets_decoded_total", "Flow datagrams decoded without error")),
+      unknown_sampling(m.counter("flows_unknown_sampling_rate_total",
+                                 "Flows whose exporter sent no sampling rate and no default is configured")) {}
+
+void FlowDecoding::count_error(SourceKind kind, const char* reason) {
+  metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason",
+                  {{"kind", to_string(kind)}, {"reason", reason}})
+      .inc();
+}
+
+void FlowBatchBuilder::add(const bus::Message& message) {
+  Envelope env;
+  if (auto err = decode_envelope(message.value, env); err != EnvelopeError::none) {
+    shared_.metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason",
+                            {{"kind", "envelope"}, {"reason", to_string(err)}})
+        .inc();
+    return;
+  }
+  DecodeStatus status = DecodeStatus::unsupported_version;
+  switch (env.kind) {
+    case SourceKind::netflow: status = decode_netflow(env, scratch_, *this); break;
+    default: break;
+  }
+  if (status == DecodeStatus::ok) shared_.packets.inc();
+  else shared_.count_error(env.kind, to_string(status));
+}
+
+void FlowBatchBuilder::emit(FlowRecord& record) {
+  if (record.sampling_rate == 0) {
+    if (shared_.default_sampling_rate) record.sampling_rate = shared_.default_sampling_rate;
+    else shared_.unknown_sampling.inc();
+  }
+  if (shared_.tail && shared_.tail->active()) shared_.tail->publish(record);
+  batch_.append(record);
+  shared_.flows.inc();
+}
+
+sinks::InsertRequest FlowBatchBuilder::take() {
+  sinks::InsertRequest r;
+  r.table = "flows_raw";
+  r.format = "Native";
+  r.rows = batch_.rows();
+  if (r.rows) batch_.take_native(r.body);
+  return r;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,49 @@
+// FlowBatchBuilder: decodes flow envelopes of one partition straight into a FlowBatch for flows_raw.
+#pragma once
+
+#include <cstdint>
+
+#include "core/flow_batch.hpp"
+#include "core/metrics.hpp"
+#include "decoders/flow_decoder.hpp"
+#include "pipeline/batch_builder.hpp"
+
+namespace sluice::admin {
+class FlowTail;
+}
+
+namespace sluice::pipeline {
+
+// Shared by every partition's builder: counters and options that do not change per partition.
+struct FlowDecoding {
+  FlowDecoding(MetricsRegistry& metrics, const FlowSchema& schema, std::uint64_t default_sampling_rate,
+               admin::FlowTail* tail);
+  void count_error(SourceKind kind, const char* reason);
+
+  MetricsRegistry& metrics;
+  const FlowSchema& schema;
+  std::uint64_t default_sampling_rate;
+  admin::FlowTail* tail;
+  Counter& flows;
+  Counter& packets;
+  Counter& unknown_sampling;
+};
+
+class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {
+ public:
+  explicit FlowBatchBuilder(FlowDecoding& shared) : shared_(shared), batch_(shared.schema) {}
+
+  void add(const bus::Message& message) override;
+  std::uint64_t rows() const override { return batch_.rows(); }
+  std::uint64_t bytes() const override { return batch_.bytes(); }
+  sinks::InsertRequest take() override;
+
+ private:
+  void emit(FlowRecord& record) override;
+
+  FlowDecoding& shared_;
+  FlowBatch batch_;
+  FlowRecord scratch_;
+};
+
+}  // namespace sluice::pipeline
