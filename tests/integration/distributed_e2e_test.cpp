@@ -1,0 +1,213 @@
+// End to end across processes: sluice inlet → librdkafka mock cluster (3 brokers) → sluice outlet(s)
+// → the real ClickHouse server or embedded chDB. Faults: outlet killed, store down, broker errors.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+
+#include "fixtures/clickhouse_server.hpp"
+#include "fixtures/exporters.hpp"
+#include "fixtures/mock_kafka.hpp"
+#include "fixtures/process.hpp"
+#include "fixtures/sluice_instance.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string config_text(const char* name) { return read_file(std::string(SLUICE_SOURCE_DIR) + "/config/" + name); }
+
+// The outlet config with embedded chDB instead of a ClickHouse server.
+std::string chdb_outlet_yaml() {
+  auto y = config_text("outlet.yaml");
+  const auto from = y.find("  clickhouse:");
+  const auto to = y.find("  sink:");
+  y.replace(from, to - from, "  chdb:\n    path: ${SLUICE_DATA_DIR}/chdb\n");
+  return y;
+}
+
+struct Cluster {
+  TempDir dir{"sluice-e2e-dist"};
+  MockKafka kafka{3, {{"sluice-flows", 8}}};
+  int netflow_port = free_udp_port();
+
+  std::map<std::string, std::string> env(const std::string& data_name) const {
+    return {{"SLUICE_KAFKA_BROKERS", kafka.bootstrap()},
+            {"SLUICE_DATA_DIR", dir / data_name},
+            {"SLUICE_NETFLOW_LISTEN", "127.0.0.1:" + std::to_string(netflow_port)},
+            {"SLUICE_SFLOW_LISTEN", "127.0.0.1:" + std::to_string(free_udp_port())}};
+  }
+  std::map<std::string, std::string> outlet_env(const std::string& data_name, const std::string& clickhouse_url) const {
+    auto e = env(data_name);
+    e["SLUICE_CLICKHOUSE_URL"] = clickhouse_url;
+    return e;
+  }
+};
+
+std::size_t assigned_partitions(SluiceInstance& outlet) {
+  std::size_t n = 0;
+  for (const auto& job : outlet.status()["jobs"]) n += job["partitions"].size();
+  return n;
+}
+
+std::string totals_sql() { return "SELECT count(), uniqExact(SrcAddr), sum(Bytes), sum(Packets) FROM sluice.flows"; }
+
+std::string expected_totals(std::uint64_t flows) {
+  return std::to_string(flows) + "\t" + std::to_string(flows) + "\t" +
+         std::to_string(V5Stream::total_bytes(0, static_cast<std::uint32_t>(flows))) + "\t" +
+         std::to_string(V5Stream::total_packets(0, static_cast<std::uint32_t>(flows))) + "\n";
+}
+
+// `exporters` senders, each its own 127.0.0.x address and its own slice of the flow numbers.
+void send_from_exporters(int port, int exporters, std::uint32_t flows_each, double pps_each) {
+  std::vector<std::thread> senders;
+  for (int e = 0; e < exporters; ++e) {
+    senders.emplace_back([=] {
+      V5Stream s;
+      s.first_flow = static_cast<std::uint32_t>(e) * flows_each;
+      send_v5_stream(port, s, flows_each, pps_each, "127.0.0." + std::to_string(10 + e));
+    });
+  }
+  for (auto& t : senders) t.join();
+}
+
+TEST(DistributedE2E, SoftflowdThroughKafkaIntoClickHouseServerIsExact) {
+  Cluster c;
+  ClickHouseServer clickhouse;
+  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
+  outlet.start();
+  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
+  inlet.start();
+
+  const auto pcap = generate_traffic_pcap(c.dir, 2000, 11);
+  const auto truth = softflowd_export(c.dir, pcap, c.netflow_port, 5);
+  ASSERT_GT(truth.flows, 1000u);
+  ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= truth.flows; }, 90s))
+      << outlet.log();
+  EXPECT_EQ(clickhouse.query("SELECT count(), sum(Bytes), sum(Packets) FROM sluice.flows"),
+            std::to_string(truth.flows) + "\t" + std::to_string(truth.bytes) + "\t" + std::to_string(truth.packets) + "\n");
+  // The raw topic holds one envelope per exported datagram, readable by any Kafka client.
+  auto kcat = run_command({"kcat", "-b", c.kafka.bootstrap(), "-C", "-t", "sluice-flows", "-e", "-q", "-f", "%p %o\n"});
+  ASSERT_EQ(kcat.exit_code, 0) << kcat.err;
+  EXPECT_EQ(static_cast<std::uint64_t>(std::count(kcat.out.begin(), kcat.out.end(), '\n')), truth.datagrams);
+  EXPECT_EQ(inlet.stop(), 0);
+  EXPECT_EQ(outlet.stop(), 0) << outlet.log();
+}
+
+TEST(DistributedE2E, TwoOutletsInOneGroupSplitPartitionsAndTotalsStayExact) {
+  Cluster c;
+  ClickHouseServer clickhouse;
+  SluiceInstance a("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("a", clickhouse.url()), "outlet-a");
+  SluiceInstance b("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("b", clickhouse.url()), "outlet-b");
+  a.start();
+  b.start();
+  ASSERT_TRUE(eventually([&] { return assigned_partitions(a) + assigned_partitions(b) == 8 && assigned_partitions(a) > 0 &&
+                                      assigned_partitions(b) > 0; }, 60s))
+      << a.log() << b.log();
+  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
+  inlet.start();
+
+  constexpr int kExporters = 16;
+  constexpr std::uint32_t kEach = 6000;
+  send_from_exporters(c.netflow_port, kExporters, kEach, 400);
+  const std::uint64_t total = kExporters * kEach;
+  ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= total; }, 90s));
+  EXPECT_EQ(clickhouse.query(totals_sql()), expected_totals(total));
+  // Both outlets stored rows.
+  EXPECT_GT(a.metric("sluice_sink_rows_total"), 0.0);
+  EXPECT_GT(b.metric("sluice_sink_rows_total"), 0.0);
+  EXPECT_EQ(a.metric("sluice_sink_rows_total") + b.metric("sluice_sink_rows_total"), static_cast<double>(total));
+}
+
+TEST(DistributedE2E, OutletKilledMidStreamReplaysExactlyOnceIntoChdb) {
+  Cluster c;
+  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
+  inlet.start();
+  auto outlet = std::make_unique<SluiceInstance>("outlet", chdb_outlet_yaml(), c.dir, c.env("outlet"), "outlet");
+  outlet->start();
+  const auto admin = "127.0.0.1:" + std::to_string(outlet->admin_port());
+
+  constexpr int kExporters = 8;
+  constexpr std::uint32_t kEach = 25'000;
+  std::thread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 300); });
+  // Kill it once it has stored part of the stream, with batches in flight.
+  ASSERT_TRUE(eventually([&] { return outlet->metric("sluice_sink_rows_total") >= 40'000; }, 90s)) << outlet->log();
+  outlet->kill9();
+  auto env = c.env("outlet");
+  env["SLUICE_ADMIN_LISTEN"] = admin;
+  outlet = std::make_unique<SluiceInstance>("outlet", chdb_outlet_yaml(), c.dir, env, "outlet-restarted");
+  outlet->start();
+  stream.join();
+  const std::uint64_t total = kExporters * kEach;
+  ASSERT_TRUE(eventually([&] { return outlet->query_u64("SELECT uniqExact(SrcAddr) FROM sluice.flows") >= total; }, 120s))
+      << outlet->log();
+  // Let any replayed batch arrive, then require exactness: deduplicated by token, nothing missing.
+  ASSERT_TRUE(eventually([&] { return outlet->status()["sinks"][0]["pending_batches"] == 0; }, 30s));
+  EXPECT_EQ(outlet->query(totals_sql()), expected_totals(total));
+  EXPECT_EQ(outlet->stop(), 0) << outlet->log();
+}
+
+TEST(DistributedE2E, ClickHouseDownForThirtySecondsLosesNothing) {
+  Cluster c;
+  ClickHouseServer clickhouse;
+  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
+  outlet.start();
+  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
+  inlet.start();
+
+  constexpr int kExporters = 4;
+  constexpr std::uint32_t kEach = 45'000;  // 45 s of traffic at 1000 flows/s per exporter
+  std::thread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 1000.0 / 30); });
+  ASSERT_TRUE(eventually([&] { return outlet.metric("sluice_sink_rows_total") > 0; }, 60s)) << outlet.log();
+  clickhouse.stop();
+  const auto down_at = std::chrono::steady_clock::now();
+  double max_lag = 0;
+  while (std::chrono::steady_clock::now() - down_at < 30s) {
+    max_lag = std::max(max_lag, outlet.metric("sluice_kafka_consumer_lag"));
+    std::this_thread::sleep_for(1s);  // the outage lasts 30 s by design; we sample the lag meanwhile
+  }
+  EXPECT_GT(outlet.metric("sluice_sink_retries_total"), 0.0);
+  EXPECT_GT(max_lag, 0.0) << "consumer lag should grow while the store is down";
+  clickhouse.start();
+  stream.join();
+  const std::uint64_t total = kExporters * kEach;
+  ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT uniqExact(SrcAddr) FROM sluice.flows")) >= total; }, 120s))
+      << outlet.log();
+  ASSERT_TRUE(eventually([&] { return outlet.metric("sluice_kafka_consumer_lag") == 0; }, 60s));
+  const auto count = std::stoull(clickhouse.query("SELECT count() FROM sluice.flows"));
+  const auto unique = std::stoull(clickhouse.query("SELECT uniqExact(SrcAddr) FROM sluice.flows"));
+  EXPECT_EQ(unique, total) << "nothing may be missing";
+  // ClickHouse 18.16 cannot deduplicate: an insert that landed but whose reply was lost comes twice.
+  RecordProperty("duplicates_after_outage", static_cast<int>(count - unique));
+  std::printf("ClickHouse outage: %llu rows for %llu flows (%llu duplicates, reported, not lost)\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(total),
+              static_cast<unsigned long long>(count - unique));
+  EXPECT_EQ(outlet.stop(), 0);
+}
+
+TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
+  Cluster c;
+  ClickHouseServer clickhouse;
+  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
+  outlet.start();
+  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
+  inlet.start();
+
+  constexpr int kExporters = 4;
+  constexpr std::uint32_t kEach = 15'000;
+  std::thread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 100); });
+  std::this_thread::sleep_for(1s);  // into the stream
+  c.kafka.command("produce_errors 20 NOT_LEADER_FOR_PARTITION");
+  c.kafka.command("produce_errors 20 REQUEST_TIMED_OUT");
+  stream.join();
+  const std::uint64_t total = kExporters * kEach;
+  ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= total; }, 90s))
+      << inlet.log() << outlet.log();
+  EXPECT_EQ(clickhouse.query(totals_sql()), expected_totals(total));
+  EXPECT_EQ(inlet.metric("sluice_kafka_delivery_failed_total"), 0.0);
+  EXPECT_EQ(inlet.stop(), 0);
+}
+
+}  // namespace
+}  // namespace sluice::testing
