@@ -197,7 +197,7 @@ TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
   constexpr int kExporters = 4;
   constexpr std::uint32_t kEach = 15'000;
   std::thread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 100); });
-  std::this_thread::sleep_for(1s);  // into the stream
+  ASSERT_TRUE(eventually([&] { return inlet.metric("sluice_bus_produced_messages_total") > 0; }, 30s));
   c.kafka.command("produce_errors 20 NOT_LEADER_FOR_PARTITION");
   c.kafka.command("produce_errors 20 REQUEST_TIMED_OUT");
   stream.join();
