@@ -1,0 +1,87 @@
+// AdminServer: the admin HTTP API (metrics, health, version, status, SQL query, live flow tail).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "admin/flow_tail.hpp"
+#include "core/metrics.hpp"
+#include "sinks/store.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace sluice::admin {
+
+struct AdminConfig {
+  std::string listen = "127.0.0.1:8080";  // host:port or [v6]:port; port 0 picks a free one
+  std::size_t max_body_bytes = 1024 * 1024;
+  int read_timeout_ms = 10000;
+};
+
+// What the server shows; any callback may be empty (the endpoint then answers 503).
+// Callbacks run on the server's worker threads and must be thread-safe.
+struct AdminDeps {
+  MetricsRegistry& metrics;
+  std::function<nlohmann::json()> status;
+  // Throws sinks::StoreError; format is "JSONEachRow" or "TabSeparated".
+  std::function<sinks::QueryResult(std::string_view sql, std::string_view format)> query;
+  FlowTail* flows = nullptr;  // not owned; must outlive the server
+  std::function<bool()> healthy;
+};
+
+class AdminServer {
+ public:
+  // Live tails (each holds a worker thread while streaming) allowed at once; more get 503.
+  static constexpr int kMaxFlowStreams = 8;
+  static constexpr std::size_t kDefaultFlowLimit = 10;
+  static constexpr std::size_t kMaxFlowLimit = 10000;
+
+  AdminServer(AdminConfig config, AdminDeps deps);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and serves on a thread of its own. Throws std::runtime_error naming the address on failure.
+  void start();
+  // Ends live tails, stops accepting, waits for in-flight requests. Idempotent.
+  void stop();
+  // The bound port (the chosen one when the configured port is 0); 0 before start().
+  int port() const { return port_; }
+
+ private:
+  void routes();
+  void handle_metrics(const httplib::Request& req, httplib::Response& res);
+  void handle_healthcheck(const httplib::Request& req, httplib::Response& res);
+  void handle_status(const httplib::Request& req, httplib::Response& res);
+  void handle_query(const httplib::Request& req, httplib::Response& res);
+  void handle_flows(const httplib::Request& req, httplib::Response& res);
+  void count_request(const httplib::Request& req, const httplib::Response& res);
+
+  AdminConfig config_;
+  AdminDeps deps_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, seen through httplib's socket options hook
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> loop_exited_{false};
+  bool started_ = false;
+
+  // Live tails in progress, so that stop() can wake their readers instead of waiting for a flow.
+  std::mutex streams_mutex_;
+  std::set<std::shared_ptr<FlowSubscription>> streams_;
+};
+
+}  // namespace sluice::admin
