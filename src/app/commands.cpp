@@ -116,7 +116,8 @@ int query(const std::string& path, const std::string& sql, const std::string& fo
       c.database = cfg->outlet->clickhouse->database;
       c.user = cfg->outlet->clickhouse->user;
       c.password = cfg->outlet->clickhouse->password;
-      sinks::ClickHouseHttpStore store(c);
+      MetricsRegistry metrics;
+      sinks::ClickHouseHttpStore store(c, metrics);
       auto r = store.query(sql, format);
       std::fwrite(r.data.data(), 1, r.data.size(), stdout);
       return 0;

@@ -82,7 +82,7 @@ void Runtime::start_store() {
         c.pool_size = out.clickhouse->pool_size;
         c.connect_timeout_ms = static_cast<int>(out.clickhouse->connect_timeout.count());
         c.request_timeout_ms = static_cast<int>(out.clickhouse->request_timeout.count());
-        parts_->store = std::make_unique<sinks::ClickHouseHttpStore>(c);
+        parts_->store = std::make_unique<sinks::ClickHouseHttpStore>(c, metrics_);
       }
       parts_->schema = FlowSchema::make(parts_->store->dialect(), out.flows.optional_columns);
       sinks::ensure_flow_tables(*parts_->store, parts_->schema, {});
@@ -158,7 +158,7 @@ void Runtime::start_inlet() {
 
 void Runtime::start() {
   std::filesystem::create_directories(config_.data_dir);
-  parts_->tail = std::make_unique<admin::FlowTail>();
+  parts_->tail = std::make_unique<admin::FlowTail>(metrics_);
   const bool with_inlet = role_ != Role::outlet;
   const bool with_outlet = role_ != Role::inlet;
   if (with_outlet && !config_.outlet) throw std::runtime_error("outlet: this role needs an `outlet:` section with a store");
