@@ -69,7 +69,7 @@ void Runtime::start_store() {
         c.path = out.chdb->path;
         c.library = out.chdb->library;
         c.database = out.chdb->database;
-        parts_->store = std::make_unique<sinks::ChdbStore>(c);
+        parts_->store = std::make_unique<sinks::ChdbStore>(c, metrics_);
       } else {
         sinks::ClickHouseHttpConfig c;
         c.url = out.clickhouse->url;
