@@ -26,7 +26,7 @@ struct Runtime::Parts {
   std::unique_ptr<bus::MemoryBus> memory_bus;
   std::unique_ptr<bus::KafkaProducer> kafka_producer;
   bus::Producer* producer = nullptr;
-  std::vector<std::unique_ptr<sources::UdpSource>> sources;
+  std::vector<std::unique_ptr<UdpSource>> sources;
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
@@ -141,7 +141,7 @@ void Runtime::start_outlet() {
 void Runtime::start_inlet() {
   const auto add = [&](const std::optional<config::UdpListener>& l, const char* name, SourceKind kind) {
     if (!l) return;
-    sources::UdpSourceConfig c;
+    UdpSourceConfig c;
     c.name = name;
     c.listen = l->listen;
     c.kind = kind;
@@ -149,7 +149,7 @@ void Runtime::start_inlet() {
     c.receive_buffer = static_cast<int>(std::min<std::uint64_t>(l->receive_buffer, 1u << 30));
     c.batch = l->batch;
     c.topic = config_.topic_for(kind);
-    parts_->sources.push_back(std::make_unique<sources::UdpSource>(c, *parts_->producer, metrics_));
+    parts_->sources.push_back(std::make_unique<UdpSource>(c, *parts_->producer, metrics_));
     parts_->sources.back()->start();
   };
   add(config_.inlet.netflow, "netflow", SourceKind::netflow);

@@ -438,4 +438,19 @@ std::uint64_t UdpSource::proc_drops() const {
   return sum_proc_drops("/proc/net/udp", inodes_) + sum_proc_drops("/proc/net/udp6", inodes_);
 }
 
+nlohmann::json UdpSource::status() const {
+  nlohmann::json j;
+  j["name"] = config_.name;
+  j["listen"] = config_.listen;
+  j["kind"] = to_string(config_.kind);
+  j["workers"] = config_.workers;
+  j["packets"] = counters_->packets ? counters_->packets->value() : 0;
+  j["bytes"] = counters_->bytes ? counters_->bytes->value() : 0;
+  j["dropped_bus_full"] = counters_->drops_full ? counters_->drops_full->value() : 0;
+  j["dropped_bus_error"] = counters_->drops_error ? counters_->drops_error->value() : 0;
+  j["kernel_drops"] = counters_->kernel_drops ? counters_->kernel_drops->value() : 0;
+  j["proc_drops"] = proc_drops();
+  return j;
+}
+
 }  // namespace sluice

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ class UdpSource {
 
   // Sum of the kernel's drops column in /proc/net/udp and /proc/net/udp6 for this source's sockets.
   std::uint64_t proc_drops() const;
+  // Counters for /api/v0/status.
+  nlohmann::json status() const;
 
  private:
   struct Counters;
