@@ -1,0 +1,175 @@
+// Benchmarks of the embedded store: flow rows inserted through flows_raw → view → flows (MergeTree),
+// by batch size, and the building of those batches (FlowBatch::append + take_native) on their own.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/flow_batch.hpp"
+#include "core/metrics.hpp"
+#include "fixtures/process.hpp"
+#include "sinks/chdb_store.hpp"
+
+namespace {
+
+using sluice::FlowBatch;
+using sluice::FlowRecord;
+using sluice::FlowSchema;
+
+// Flows with the variety of a real exporter (addresses, ports, interfaces, sizes), so that sorting
+// and compression in the store cost what they cost in production.
+class FlowGenerator {
+ public:
+  void next(FlowRecord& r) {
+    const std::uint64_t x = step();
+    r.time_received = 1700000000 + static_cast<std::uint32_t>(n_ / 20000);
+    r.time_flow_start = r.time_received - 30;
+    r.time_flow_end = r.time_received - 1;
+    r.sampling_rate = 1000;
+    r.exporter_address = sluice::ip6_from_v4(0xC0000201 + static_cast<std::uint32_t>(x % 4));
+    r.exporter_name = kExporters[x % 4];
+    r.exporter_group = "paris";
+    r.src_addr = sluice::ip6_from_v4(0x0A000000 + static_cast<std::uint32_t>((x >> 8) % 65536));
+    r.dst_addr = sluice::ip6_from_v4(0xC6336400 + static_cast<std::uint32_t>((x >> 24) % 256));
+    r.src_as = 64500 + static_cast<std::uint32_t>((x >> 32) % 50);
+    r.dst_as = 15169;
+    r.src_country[0] = 'F', r.src_country[1] = 'R';
+    r.dst_country[0] = 'U', r.dst_country[1] = 'S';
+    r.in_if = 10 + static_cast<std::uint32_t>((x >> 40) % 8);
+    r.out_if = 20 + static_cast<std::uint32_t>((x >> 44) % 8);
+    r.in_if_name = kInterfaces[(x >> 40) % 8];
+    r.out_if_name = kInterfaces[(x >> 44) % 8];
+    r.in_if_description = "transit: provider-a";
+    r.in_if_boundary = sluice::Boundary::external;
+    r.out_if_boundary = sluice::Boundary::internal;
+    r.etype = 0x0800;
+    r.proto = (x & 1) ? 6 : 17;
+    r.src_port = static_cast<std::uint16_t>(1024 + (x >> 16) % 60000);
+    r.dst_port = (x & 2) ? 443 : 53;
+    r.bytes = 64 + (x >> 20) % 1400;
+    r.packets = 1 + (x >> 50) % 10;
+    r.flow_direction = sluice::FlowDirection::ingress;
+    ++n_;
+  }
+
+ private:
+  std::uint64_t step() {
+    state_ = state_ * 6364136223846793005ull + 1442695040888963407ull;
+    return state_ ^ (state_ >> 29);
+  }
+  static constexpr const char* kExporters[4] = {"edge-1", "edge-2", "edge-3", "edge-4"};
+  static constexpr const char* kInterfaces[8] = {"xe-0/0/0", "xe-0/0/1", "xe-0/0/2", "xe-0/0/3",
+                                                 "et-1/0/0", "et-1/0/1", "et-1/0/2", "et-1/0/3"};
+  std::uint64_t state_ = 42;
+  std::uint64_t n_ = 0;
+};
+
+std::string build_block(const FlowSchema& schema, std::int64_t rows) {
+  FlowBatch batch(schema);
+  FlowGenerator gen;
+  FlowRecord r;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    gen.next(r);
+    batch.append(r);
+  }
+  std::string body;
+  batch.take_native(body);
+  return body;
+}
+
+// One store for the whole run: chDB allows one data path per process.
+struct StoreEnv {
+  sluice::testing::TempDir dir{"sluice-chdb-bench"};
+  sluice::MetricsRegistry metrics;
+  FlowSchema schema = FlowSchema::make(sluice::ClickHouseDialect::modern, {});
+  std::unique_ptr<sluice::sinks::ChdbStore> store;
+  std::uint64_t token = 0;
+
+  StoreEnv() {
+    store = std::make_unique<sluice::sinks::ChdbStore>(sluice::sinks::ChdbConfig{dir / "db", "", "sluice"}, metrics);
+    std::string raw, table;
+    for (const auto* c : schema.columns) {
+      if (!raw.empty()) raw += ", ", table += ", ";
+      raw += std::string("`") + c->name + "` " + schema.wire_type(*c);
+      table += std::string("`") + c->name + "` " + schema.table_type(*c);
+    }
+    // Two layouts of flows: ClickHouse's defaults (an insert of more than 10 MB writes a wide part,
+    // two files per column), and one where fresh parts are compact (one file) until merges widen them.
+    const std::string engine =
+        " ENGINE = MergeTree PARTITION BY toYYYYMMDD(TimeReceived) "
+        "ORDER BY (TimeReceived, ExporterAddress, InIf, OutIf) "
+        "SETTINGS non_replicated_deduplication_window = 10000, allow_suspicious_low_cardinality_types = 1";
+    for (const std::string suffix : {"", "_compact"}) {
+      const std::string parts =
+          suffix.empty() ? "" : ", min_bytes_for_wide_part = 268435456, min_rows_for_wide_part = 0";
+      store->query("CREATE TABLE sluice.flows_raw" + suffix + " (" + raw + ") ENGINE = Null");
+      store->query("CREATE TABLE sluice.flows" + suffix + " (" + table + ")" + engine + parts);
+      store->query("CREATE MATERIALIZED VIEW sluice.flows_raw" + suffix + "_consumer TO sluice.flows" + suffix +
+                   " AS SELECT * FROM sluice.flows_raw" + suffix);
+    }
+  }
+};
+
+void BM_ChdbInsertFlows(benchmark::State& state, std::unique_ptr<StoreEnv>& env) {
+  if (!env) env = std::make_unique<StoreEnv>();  // opened only when an insert benchmark runs
+  auto& e = *env;
+  const std::int64_t rows = state.range(0);
+  const bool compact = state.range(1) != 0;
+  state.SetLabel(compact ? "compact parts" : "wide parts");
+  const std::string body = build_block(e.schema, rows);
+  const std::string table = compact ? "flows_raw_compact" : "flows_raw";
+  // Each case starts empty, so that merges left by the previous case do not bill this one; the
+  // merges its own inserts cause are part of its cost.
+  e.store->query("TRUNCATE TABLE sluice.flows");
+  e.store->query("TRUNCATE TABLE sluice.flows_compact");
+  for (auto _ : state) {
+    e.store->insert(sluice::sinks::InsertRequest{table, "Native", body, static_cast<std::uint64_t>(rows),
+                                                 "bench/" + std::to_string(e.token++)});
+  }
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["rows/s"] = benchmark::Counter(n * static_cast<double>(rows), benchmark::Counter::kIsRate);
+  state.counters["MB/s"] =
+      benchmark::Counter(n * static_cast<double>(body.size()) / 1e6, benchmark::Counter::kIsRate);
+  state.counters["body_MB"] = static_cast<double>(body.size()) / 1e6;
+}
+
+void BM_FlowBatchBuild(benchmark::State& state) {
+  const auto schema = FlowSchema::make(sluice::ClickHouseDialect::modern, {});
+  const std::int64_t rows = state.range(0);
+  FlowBatch batch(schema);
+  FlowGenerator gen;
+  FlowRecord r;
+  std::string body;
+  for (auto _ : state) {
+    for (std::int64_t i = 0; i < rows; ++i) {
+      gen.next(r);
+      batch.append(r);
+    }
+    body.clear();
+    batch.take_native(body);
+    benchmark::DoNotOptimize(body.data());
+  }
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["rows/s"] = benchmark::Counter(n * static_cast<double>(rows), benchmark::Counter::kIsRate);
+  state.counters["bytes/row"] = static_cast<double>(body.size()) / static_cast<double>(rows);
+}
+BENCHMARK(BM_FlowBatchBuild)->Arg(10'000)->Arg(100'000)->Arg(500'000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::unique_ptr<StoreEnv> env;
+  benchmark::RegisterBenchmark("BM_ChdbInsertFlows",
+                               [&env](benchmark::State& state) { BM_ChdbInsertFlows(state, env); })
+      ->ArgNames({"rows", "compact"})
+      ->ArgsProduct({{10'000, 100'000, 500'000}, {0, 1}})
+      ->UseRealTime()  // the work happens on chDB's threads
+      ->Unit(benchmark::kMillisecond);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  env.reset();  // close the engine before exit: chDB cannot be torn down by static destructors
+  benchmark::Shutdown();
+  return 0;
+}
