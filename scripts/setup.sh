@@ -7,7 +7,7 @@ set -euo pipefail
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-build_pkgs=(cmake g++ make ccache pkg-config nodejs npm
+build_pkgs=(cmake g++ make ccache pkg-config
   librdkafka-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
   libspdlog-dev libfmt-dev liblz4-dev libzstd-dev libxxhash-dev libmaxminddb-dev zlib1g-dev libssl-dev
   libgtest-dev libbenchmark-dev)
@@ -15,6 +15,9 @@ test_pkgs=(clickhouse-server clickhouse-client softflowd tshark kcat python3-sca
   libclang-rt-14-dev curl procps)
 
 pkgs=("${build_pkgs[@]}")
+# chDB comes from the npm registry: Debian's npm only when no npm is installed (images that ship
+# their own Node.js conflict with Debian's npm package).
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 (( want_test )) && pkgs+=("${test_pkgs[@]}")
 
 missing=()

@@ -377,6 +377,9 @@ ChdbStore::ChdbStore(ChdbConfig config, MetricsRegistry& metrics)
   auto& engine = chdb_detail::Engine::instance();
   conn_ = &engine.acquire(config_, path);
   try {
+    // Akvorado's schema keeps ExporterAddress as LowCardinality(IPv6), which ClickHouse creates only
+    // with this setting; the session is the store's own, so it is set once here.
+    query("SET allow_suspicious_low_cardinality_types = 1");
     query("CREATE DATABASE IF NOT EXISTS " + quote_identifier(config_.database));
     version_ = trim(query("SELECT version()").data);
   } catch (const StoreError& e) {

@@ -344,6 +344,9 @@ QueryResult ClickHouseHttpStore::query(std::string_view sql, std::string_view fo
   // rather than an exception text appended to a 200 body.
   std::string params = "wait_end_of_query=1";
   if (!format.empty()) params += "&default_format=" + url_encode(format);
+  // Akvorado's schema keeps ExporterAddress as LowCardinality(IPv6), which modern servers only
+  // create with this setting; legacy servers do not know it (and get plain types anyway).
+  if (dialect_ == ClickHouseDialect::modern) params += "&allow_suspicious_low_cardinality_types=1";
   auto res = post(query_path(params, true), sql, trimmed(sql, 200));
   queries_.inc();
   QueryResult out;
