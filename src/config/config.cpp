@@ -10,7 +10,7 @@
 namespace sluice::config {
 namespace {
 
-std::optional<UdpListener> read_udp(ConfigReader parent, const std::string& key) {
+std::optional<UdpListener> read_udp(ConfigReader& parent, const std::string& key) {
   if (!parent.has(key)) {
     parent.child(key);
     return std::nullopt;

@@ -120,7 +120,11 @@ TEST(ConsumerJob, ReplayPlanRebuildsTheSameBatchBoundaries) {
   // A previous owner sent [0-9] and [10-36] before crashing; batches of 25 rows otherwise.
   ConsumerJob job({"numbers", 25, 1 << 20, 10s, 10ms, 10s}, *consumer,
                   [](const bus::PartitionRef&) { return std::make_unique<NumberBuilder>(); }, sink, metrics);
-  job.on_assigned({{{"numbers", 0}, 0, encode_pending_ranges({{0, 9}, {10, 36}})}});
+  bus::Assignment previous;
+  previous.ref = bus::PartitionRef{"numbers", 0};
+  previous.next_offset = 0;
+  previous.metadata = encode_pending_ranges({{0, 9}, {10, 36}});
+  job.on_assigned(std::vector<bus::Assignment>{previous});
   // Feed the messages by hand so the assignment above stands.
   for (std::uint64_t v = 0; v < 100; ++v) {
     bus::Message m{"numbers", 0, static_cast<std::int64_t>(v), {}, std::as_bytes(std::span(&v, 1))};
