@@ -20,6 +20,7 @@
 
 #include "core/bytes.hpp"
 #include "decoders/netflow_v5.hpp"
+#include "fixtures/pcap_writer.hpp"
 #include "fixtures/process.hpp"
 #include "sources/udp_source.hpp"
 
@@ -106,52 +107,6 @@ Export run_softflowd(const testing::TempDir& dir, const std::string& pcap, const
   EXPECT_EQ(metrics.counter_total("inlet_udp_kernel_drops_total"), 0u);
   out.envelopes = producer.values();
   return out;
-}
-
-// Writes the datagrams as a classic pcap (Ethernet/IPv4/UDP to `port`), as if captured on the wire.
-void write_pcap(const std::string& path, const std::vector<Envelope>& datagrams, std::uint16_t port) {
-  std::ofstream f(path, std::ios::binary);
-  auto le32 = [&](std::uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };  // x86: host order
-  auto le16 = [&](std::uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
-  le32(0xa1b2c3d4);  // microsecond timestamps
-  le16(2);
-  le16(4);
-  le32(0);       // thiszone
-  le32(0);       // sigfigs
-  le32(262144);  // snaplen
-  le32(1);       // LINKTYPE_ETHERNET
-  std::uint16_t ip_id = 0;
-  for (const Envelope& e : datagrams) {
-    const std::size_t udp_len = 8 + e.payload.size();
-    const std::size_t ip_len = 20 + udp_len;
-    std::vector<std::uint8_t> frame(14 + ip_len, 0);
-    std::uint8_t* p = frame.data();
-    const std::uint8_t macs[12] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
-    std::memcpy(p, macs, 12);
-    store_be16(p + 12, 0x0800);
-    std::uint8_t* ip = p + 14;
-    ip[0] = 0x45;
-    store_be16(ip + 2, static_cast<std::uint16_t>(ip_len));
-    store_be16(ip + 4, ip_id++);
-    ip[8] = 64;
-    ip[9] = 17;
-    std::memcpy(ip + 12, e.source_address.data() + 12, 4);  // the exporter (IPv4-mapped)
-    store_be32(ip + 16, 0x7f000001);
-    std::uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += load_be16(ip + i);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    store_be16(ip + 10, static_cast<std::uint16_t>(~sum));
-    std::uint8_t* udp = ip + 20;
-    store_be16(udp, e.source_port);
-    store_be16(udp + 2, port);
-    store_be16(udp + 4, static_cast<std::uint16_t>(udp_len));  // checksum 0: not computed
-    std::memcpy(udp + 8, e.payload.data(), e.payload.size());
-    le32(static_cast<std::uint32_t>(e.received_ns / 1'000'000'000));
-    le32(static_cast<std::uint32_t>(e.received_ns % 1'000'000'000 / 1000));
-    le32(static_cast<std::uint32_t>(frame.size()));
-    le32(static_cast<std::uint32_t>(frame.size()));
-    f.write(reinterpret_cast<const char*>(frame.data()), static_cast<std::streamsize>(frame.size()));
-  }
 }
 
 // One flow record as tshark's cflow dissector reads it, with its header's fields.
@@ -311,7 +266,7 @@ TEST_F(NetflowV5Conformance, UnsampledExportMatchesTsharkAndGroundTruth) {
   ASSERT_EQ(flows.size(), truth_["flows"].get<std::size_t>());
 
   const std::string nf_pcap = *dir_ / "netflow-unsampled.pcap";
-  write_pcap(nf_pcap, d.envelopes, exp.port);
+  testing::write_udp_pcap(nf_pcap, d.envelopes, exp.port);
   const auto theirs = tshark_flows(nf_pcap, exp.port);
   expect_same_as_tshark(flows, theirs);
 
@@ -360,7 +315,7 @@ TEST_F(NetflowV5Conformance, SampledExportKeepsRawCountsAndTheRate) {
   ASSERT_GT(flows.size(), 0u);
 
   const std::string nf_pcap = *dir_ / "netflow-sampled.pcap";
-  write_pcap(nf_pcap, d.envelopes, exp.port);
+  testing::write_udp_pcap(nf_pcap, d.envelopes, exp.port);
   const auto theirs = tshark_flows(nf_pcap, exp.port);
   expect_same_as_tshark(flows, theirs);
   for (const TsharkFlow& t : theirs) {
