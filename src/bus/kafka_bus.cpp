@@ -175,7 +175,7 @@ class KafkaProducer::Impl {
     client_labels_ = {{"client", rd_kafka_name(rk_.get())}};
     metrics_.gauge_callback("kafka_produce_in_flight", "Messages produced and not yet acknowledged by Kafka",
                             client_labels_,
-                            [this] { return static_cast<double>(in_flight_.load(std::memory_order_relaxed)); });
+                            [this] { return static_cast<double>(in_flight()); });
     poller_ = std::thread([this] {
       while (!stopping_.load(std::memory_order_acquire)) rd_kafka_poll(rk_.get(), 100);
     });
@@ -204,14 +204,15 @@ class KafkaProducer::Impl {
 
   ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value) {
     rd_kafka_topic_t* rkt = topic_handle(topic);
-    in_flight_.fetch_add(1, std::memory_order_relaxed);
     // F_COPY: the caller's buffers are only valid during this call.
     const auto err = rd_kafka_producev(
         rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<std::byte*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<std::byte*>(value.data()), value.size()), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return ProduceStatus::ok;
-    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      accepted_.value.fetch_add(1, std::memory_order_relaxed);
+      return ProduceStatus::ok;
+    }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       queue_full_.inc();
       return ProduceStatus::full;
@@ -231,7 +232,10 @@ class KafkaProducer::Impl {
   }
 
   std::size_t in_flight() const {
-    return static_cast<std::size_t>(std::max<std::int64_t>(0, in_flight_.load(std::memory_order_acquire)));
+    // Reports first, so that a report counted before its message is never seen as negative.
+    const auto reported = reported_.value.load(std::memory_order_acquire);
+    const auto accepted = accepted_.value.load(std::memory_order_acquire);
+    return accepted > reported ? static_cast<std::size_t>(accepted - reported) : 0;
   }
 
  private:
@@ -271,7 +275,7 @@ class KafkaProducer::Impl {
       }
     }
     // Last: flush() and the destructor rely on the report being fully accounted for.
-    self->in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    self->reported_.value.fetch_add(1, std::memory_order_release);
   }
 
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -315,7 +319,13 @@ class KafkaProducer::Impl {
   Counter& transmitted_;
   std::mutex stats_mutex_;
   std::uint64_t transmitted_seen_ = 0;
-  std::atomic<std::int64_t> in_flight_{0};
+  // Counted apart, on their own cache lines: producing threads and the delivery-report thread would
+  // otherwise bounce one line between cores for every message.
+  struct alignas(64) PaddedCount {
+    std::atomic<std::uint64_t> value{0};
+  };
+  PaddedCount accepted_;
+  PaddedCount reported_;
   kafka::LogRateLimiter refused_log_, failed_log_, client_log_;
   std::mutex error_counters_mutex_;
   std::map<std::pair<std::string, rd_kafka_resp_err_t>, Counter*> error_counters_;

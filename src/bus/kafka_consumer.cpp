@@ -77,6 +77,10 @@ class KafkaConsumer::Impl {
     kafka::set_property(c, "partition.assignment.strategy", "range,roundrobin");
     kafka::set_property(c, "session.timeout.ms", std::to_string(config.session_timeout_ms));
     kafka::set_property(c, "heartbeat.interval.ms", std::to_string(std::clamp(config.session_timeout_ms / 3, 1, 3000)));
+    // librdkafka 2.0 stops fetching once this many messages wait in the local queue and looks again
+    // only about a second later, which caps a backlog drain near 100 000 messages/s with the default.
+    // The queue stays bounded in bytes by queued.max.messages.kbytes (64 MiB by default).
+    kafka::set_property(c, "queued.min.messages", "1000000");
     kafka::set_properties(c, config.consumer_properties);
     rd_kafka_conf_set_opaque(c, this);
     rd_kafka_conf_set_rebalance_cb(c, &Impl::on_rebalance);
