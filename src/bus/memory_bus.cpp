@@ -32,7 +32,7 @@ class MemoryBus::MemoryConsumer final : public Consumer {
     std::vector<std::pair<PartitionRef, Partition*>> owned;
     auto refresh_assignment = [&] {
       std::vector<Assignment> added;
-      std::lock_guard lock(bus_.topics_mutex_);
+      std::shared_lock lock(bus_.topics_mutex_);
       for (auto& [name, topic] : bus_.topics_) {
         for (std::size_t p = 0; p < topic->partitions.size(); ++p) {
           if (static_cast<int>(p) % count_ != index_) continue;
@@ -66,8 +66,8 @@ class MemoryBus::MemoryConsumer final : public Consumer {
             m.topic = ref.topic;
             m.partition = ref.partition;
             m.offset = chunk->first_offset + static_cast<std::int64_t>(i);
-            m.key = std::span(chunk->data.data() + e.at, e.key_size);
-            m.value = std::span(chunk->data.data() + e.at + e.key_size, e.value_size);
+            m.key = std::span<const std::byte>(chunk->data.get() + e.at, e.key_size);
+            m.value = std::span<const std::byte>(chunk->data.get() + e.at + e.key_size, e.value_size);
             handler.on_message(m);
             released += e.key_size + e.value_size;
           }
@@ -156,7 +156,12 @@ std::unique_ptr<Consumer> MemoryBus::make_consumer(int index, int count) {
 }
 
 MemoryBus::Topic& MemoryBus::topic(std::string_view name) {
-  std::lock_guard lock(topics_mutex_);
+  {
+    std::shared_lock lock(topics_mutex_);
+    auto it = topics_.find(name);
+    if (it != topics_.end()) return *it->second;
+  }
+  std::unique_lock lock(topics_mutex_);
   auto it = topics_.find(name);
   if (it != topics_.end()) return *it->second;
   auto t = std::make_unique<Topic>();
@@ -188,22 +193,23 @@ ProduceStatus MemoryBus::produce(std::string_view topic_name, std::span<const st
   bool chunk_closed = false;
   {
     std::lock_guard lock(part.mutex);
-    if (part.filling && (part.filling->data.size() + size > part.filling->data.capacity() ||
+    if (part.filling && (part.filling->used + size > part.filling->capacity ||
                          part.filling->entries.size() >= kChunkEntries)) {
       part.ready.push_back(std::move(part.filling));
       chunk_closed = true;
     }
     if (!part.filling) {
       part.filling = std::make_unique<Chunk>();
-      part.filling->data.reserve(std::max(kChunkBytes, static_cast<std::size_t>(size)));
+      part.filling->capacity = std::max(kChunkBytes, static_cast<std::size_t>(size));
+      part.filling->data = std::make_unique_for_overwrite<std::byte[]>(part.filling->capacity);
       part.filling->entries.reserve(kChunkEntries);
       part.filling->first_offset = part.next_offset;
     }
     auto& c = *part.filling;
-    const auto at = static_cast<std::uint32_t>(c.data.size());
-    c.data.resize(c.data.size() + size);
-    if (!key.empty()) std::memcpy(c.data.data() + at, key.data(), key.size());
-    if (!value.empty()) std::memcpy(c.data.data() + at + key.size(), value.data(), value.size());
+    const auto at = static_cast<std::uint32_t>(c.used);
+    c.used += size;
+    if (!key.empty()) std::memcpy(c.data.get() + at, key.data(), key.size());
+    if (!value.empty()) std::memcpy(c.data.get() + at + key.size(), value.data(), value.size());
     c.entries.push_back({at, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size())});
     ++part.next_offset;
   }

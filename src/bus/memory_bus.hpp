@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,9 @@ class MemoryBus {
     std::uint32_t value_size;
   };
   struct Chunk {
-    std::vector<std::byte> data;
+    std::unique_ptr<std::byte[]> data;  // not a vector: appends must not zero-fill first
+    std::size_t capacity = 0;
+    std::size_t used = 0;
     std::vector<Entry> entries;
     std::int64_t first_offset = 0;
   };
@@ -66,7 +69,7 @@ class MemoryBus {
 
   MemoryBusConfig config_;
   MetricsRegistry& metrics_;
-  std::mutex topics_mutex_;
+  std::shared_mutex topics_mutex_;  // topics are created once and read on every produce
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
   std::atomic<std::uint64_t> queued_bytes_{0};
   std::mutex wake_mutex_;

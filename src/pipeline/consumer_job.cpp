@@ -73,17 +73,18 @@ void ConsumerJob::on_assigned(const std::vector<bus::Assignment>& assigned) {
     }
     partitions_[a.ref] = std::move(p);
   }
+  last_partition_ = nullptr;
 }
 
 void ConsumerJob::on_message(const bus::Message& m) {
   messages_.inc();
-  std::shared_ptr<Partition> ptr;
-  {
+  // Messages come in runs from one partition: remember the last one instead of a map lookup each.
+  if (!last_partition_ || last_partition_->ref.partition != m.partition || last_partition_->ref.topic != m.topic) {
     auto it = partitions_.find(bus::PartitionRef{std::string(m.topic), m.partition});
     if (it == partitions_.end()) return;  // not ours (late message after revocation)
-    ptr = it->second;
+    last_partition_ = it->second.get();
   }
-  Partition& p = *ptr;
+  Partition& p = *last_partition_;
   const std::int64_t o = m.offset;
 
   // Follow the previous owner's boundaries while the replay plan covers this offset.
@@ -210,6 +211,7 @@ void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
     }
   }
   std::lock_guard lock(partitions_mutex_);
+  last_partition_ = nullptr;
   for (const auto& ref : refs) partitions_.erase(ref);
 }
 

@@ -86,6 +86,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   MetricsRegistry& metrics_;
   mutable std::mutex partitions_mutex_;  // guards the map for status(); entries are used by the consumer thread
   std::map<bus::PartitionRef, std::shared_ptr<Partition>> partitions_;
+  Partition* last_partition_ = nullptr;  // consumer thread only
   std::chrono::steady_clock::time_point last_commit_;
   Counter& messages_;
   Counter& batches_;
