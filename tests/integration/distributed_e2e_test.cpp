@@ -2,9 +2,15 @@
 // → the real ClickHouse server or embedded chDB. Faults: outlet killed, store down, broker errors.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
+#include "bus/kafka_bus.hpp"
+#include "core/bytes.hpp"
+#include "core/envelope.hpp"
 #include "fixtures/clickhouse_server.hpp"
 #include "fixtures/exporters.hpp"
 #include "fixtures/mock_kafka.hpp"
@@ -121,31 +127,61 @@ TEST(DistributedE2E, TwoOutletsInOneGroupSplitPartitionsAndTotalsStayExact) {
   EXPECT_EQ(a.metric("sluice_sink_rows_total") + b.metric("sluice_sink_rows_total"), static_cast<double>(total));
 }
 
-TEST(DistributedE2E, OutletKilledMidStreamReplaysExactlyOnceIntoChdb) {
-  Cluster c;
+// Streams from 8 exporters, kills the outlet with SIGKILL once it has stored part of the stream (with
+// batches in flight), restarts it on the same data and admin port, and returns it once every flow is
+// stored (as counted by `unique_flows`, which may ask the outlet through `current`).
+std::unique_ptr<SluiceInstance> stream_through_a_killed_outlet(
+    Cluster& c, const std::string& outlet_yaml, std::map<std::string, std::string> env, std::uint64_t total,
+    const std::function<std::uint64_t(SluiceInstance& current)>& unique_flows) {
   SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
   inlet.start();
-  auto outlet = std::make_unique<SluiceInstance>("outlet", chdb_outlet_yaml(), c.dir, c.env("outlet"), "outlet");
+  auto outlet = std::make_unique<SluiceInstance>("outlet", outlet_yaml, c.dir, env, "outlet");
   outlet->start();
-  const auto admin = "127.0.0.1:" + std::to_string(outlet->admin_port());
-
-  constexpr int kExporters = 8;
-  constexpr std::uint32_t kEach = 25'000;
-  std::jthread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 300); });
-  // Kill it once it has stored part of the stream, with batches in flight.
-  ASSERT_TRUE(eventually([&] { return outlet->metric("sluice_sink_rows_total") >= 40'000; }, 90s)) << outlet->log();
+  env["SLUICE_ADMIN_LISTEN"] = "127.0.0.1:" + std::to_string(outlet->admin_port());
+  std::jthread stream([&] { send_from_exporters(c.netflow_port, 8, static_cast<std::uint32_t>(total / 8), 60); });
+  EXPECT_TRUE(eventually([&] { return outlet->metric("sluice_sink_rows_total") >= 40'000; }, 90s)) << outlet->log();
   outlet->kill9();
-  auto env = c.env("outlet");
-  env["SLUICE_ADMIN_LISTEN"] = admin;
-  outlet = std::make_unique<SluiceInstance>("outlet", chdb_outlet_yaml(), c.dir, env, "outlet-restarted");
+  outlet = std::make_unique<SluiceInstance>("outlet", outlet_yaml, c.dir, env, "outlet-restarted");
   outlet->start();
   stream.join();
-  const std::uint64_t total = kExporters * kEach;
-  ASSERT_TRUE(eventually([&] { return outlet->query_u64("SELECT uniqExact(SrcAddr) FROM sluice.flows") >= total; }, 120s))
-      << outlet->log();
-  // Let any replayed batch arrive, then require exactness: deduplicated by token, nothing missing.
-  ASSERT_TRUE(eventually([&] { return outlet->status()["sinks"][0]["pending_batches"] == 0; }, 30s));
-  EXPECT_EQ(outlet->query(totals_sql()), expected_totals(total));
+  EXPECT_TRUE(eventually([&] { return unique_flows(*outlet) >= total; }, 120s)) << outlet->log();
+  // Any replayed batch is stored by now; nothing is pending.
+  EXPECT_TRUE(eventually([&] { return outlet->status()["sinks"][0]["pending_batches"] == 0; }, 30s));
+  EXPECT_EQ(inlet.stop(), 0);
+  return outlet;
+}
+
+TEST(DistributedE2E, OutletKilledMidStreamReplaysExactlyOnceIntoChdb) {
+  Cluster c;
+  constexpr std::uint64_t kTotal = 200'000;
+  auto outlet = stream_through_a_killed_outlet(c, chdb_outlet_yaml(), c.env("outlet"), kTotal, [](SluiceInstance& o) {
+    return o.query_u64("SELECT uniqExact(SrcAddr) FROM sluice.flows");
+  });
+  // Deduplicated by token: every flow exactly once.
+  EXPECT_EQ(outlet->query(totals_sql()), expected_totals(kTotal));
+  EXPECT_GT(outlet->metric("sluice_outlet_replayed_batches_total"), 0.0) << "the restart should rebuild the batches in flight";
+  EXPECT_EQ(outlet->stop(), 0) << outlet->log();
+}
+
+TEST(DistributedE2E, OutletKilledMidStreamLosesNothingInClickHouseServer) {
+  Cluster c;
+  ClickHouseServer clickhouse;
+  constexpr std::uint64_t kTotal = 200'000;
+  auto outlet = stream_through_a_killed_outlet(c, config_text("outlet.yaml"), c.outlet_env("outlet", clickhouse.url()),
+                                               kTotal, [&](SluiceInstance&) {
+                                                 return std::stoull(clickhouse.query("SELECT uniqExact(SrcAddr) FROM sluice.flows"));
+                                               });
+  const auto count = std::stoull(clickhouse.query("SELECT count() FROM sluice.flows"));
+  EXPECT_EQ(clickhouse.query("SELECT uniqExact(SrcAddr), sum(Bytes) >= " + std::to_string(V5Stream::total_bytes(0, kTotal)) +
+                             " FROM sluice.flows"),
+            std::to_string(kTotal) + "\t1\n")
+      << "nothing may be missing";
+  // ClickHouse 18.16 has no deduplication tokens: batches stored before the kill and not yet
+  // committed come again. Reported, never lost.
+  RecordProperty("duplicates_after_kill", static_cast<int>(count - kTotal));
+  std::printf("outlet killed: %llu rows for %llu flows (%llu duplicates from the replay)\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(kTotal),
+              static_cast<unsigned long long>(count - kTotal));
   EXPECT_EQ(outlet->stop(), 0) << outlet->log();
 }
 
@@ -187,6 +223,39 @@ TEST(DistributedE2E, ClickHouseDownForThirtySecondsLosesNothing) {
   EXPECT_EQ(outlet.stop(), 0);
 }
 
+// Reads the raw topic as any Kafka consumer would and checks each exporter's datagrams are in order:
+// the v5 header's flow sequence grows with the offset within the exporter's partition.
+class ExporterOrderChecker final : public bus::ConsumerHandler {
+ public:
+  void on_assigned(const std::vector<bus::Assignment>&) override {}
+  void on_revoked(const std::vector<bus::PartitionRef>&) override {}
+  void on_idle() override {}
+  void on_message(const bus::Message& m) override {
+    Envelope e;
+    std::lock_guard lock(mutex_);
+    ++messages_;
+    if (decode_envelope(m.value, e) != EnvelopeError::none || e.payload.size() < 24) {
+      ++malformed_;
+      return;
+    }
+    const auto seq = load_be32(reinterpret_cast<const std::uint8_t*>(e.payload.data()) + 16);
+    auto [it, fresh] = last_.try_emplace(ip6_to_string(e.source_address), seq);
+    if (!fresh) {
+      if (seq <= it->second) ++out_of_order_;
+      it->second = seq;
+    }
+  }
+  std::uint64_t messages() const { std::lock_guard lock(mutex_); return messages_; }
+  std::uint64_t out_of_order() const { std::lock_guard lock(mutex_); return out_of_order_; }
+  std::uint64_t malformed() const { std::lock_guard lock(mutex_); return malformed_; }
+  std::size_t exporters() const { std::lock_guard lock(mutex_); return last_.size(); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint32_t> last_;
+  std::uint64_t messages_ = 0, out_of_order_ = 0, malformed_ = 0;
+};
+
 TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
   Cluster c;
   ClickHouseServer clickhouse;
@@ -208,6 +277,23 @@ TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
   EXPECT_EQ(clickhouse.query(totals_sql()), expected_totals(total));
   EXPECT_EQ(inlet.metric("sluice_kafka_produce_failed_total"), 0.0);
   EXPECT_EQ(inlet.stop(), 0);
+
+  // Nothing reordered within a partition: read the raw topic back in a group of our own.
+  MetricsRegistry metrics;
+  bus::KafkaConfig config;
+  config.brokers = c.kafka.bootstrap();
+  config.consumer_group = "order-check";
+  bus::KafkaConsumer reader(config, {"sluice-flows"}, metrics);
+  ExporterOrderChecker checker;
+  std::jthread reading([&] { reader.run(checker); });
+  const std::uint64_t datagrams = kExporters * (kEach / 30);
+  EXPECT_TRUE(eventually([&] { return checker.messages() >= datagrams; }, 60s)) << checker.messages();
+  reader.stop();
+  reading.join();
+  EXPECT_EQ(checker.messages(), datagrams);
+  EXPECT_EQ(checker.exporters(), static_cast<std::size_t>(kExporters));
+  EXPECT_EQ(checker.out_of_order(), 0u);
+  EXPECT_EQ(checker.malformed(), 0u);
 }
 
 }  // namespace
