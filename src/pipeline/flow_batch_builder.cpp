@@ -1,5 +1,7 @@
 #include "pipeline/flow_batch_builder.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "admin/flow_tail.hpp"
 #include "decoders/netflow_v5.hpp"
 
@@ -15,18 +17,21 @@ FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_
       unknown_sampling(m.counter("flows_unknown_sampling_rate_total",
                                  "Flows whose exporter sent no sampling rate and no default is configured")) {}
 
-void FlowDecoding::count_error(SourceKind kind, const char* reason) {
-  metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason",
-                  {{"kind", to_string(kind)}, {"reason", reason}})
+void FlowDecoding::count_error(const std::string& kind, const char* reason, const Envelope* env) {
+  metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason", {{"kind", kind}, {"reason", reason}})
       .inc();
+  const std::string from = env ? ip6_to_string(env->source_address) : "the bus";
+  if (auto suppressed = log_limiter.allow(kind + "/" + reason + "/" + from)) {
+    spdlog::warn("decode: rejected a {} message from {}: {} ({} more like it since the last report); see "
+                 "sluice_decode_errors_total. Check the exporter's configuration if this persists",
+                 kind, from, reason, *suppressed);
+  }
 }
 
 void FlowBatchBuilder::add(const bus::Message& message) {
   Envelope env;
   if (auto err = decode_envelope(message.value, env); err != EnvelopeError::none) {
-    shared_.metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason",
-                            {{"kind", "envelope"}, {"reason", to_string(err)}})
-        .inc();
+    shared_.count_error("envelope", to_string(err), nullptr);
     return;
   }
   DecodeStatus status = DecodeStatus::unsupported_version;
@@ -35,7 +40,7 @@ void FlowBatchBuilder::add(const bus::Message& message) {
     default: break;
   }
   if (status == DecodeStatus::ok) shared_.packets.inc();
-  else shared_.count_error(env.kind, to_string(status));
+  else shared_.count_error(to_string(env.kind), to_string(status), &env);
 }
 
 void FlowBatchBuilder::emit(FlowRecord& record) {

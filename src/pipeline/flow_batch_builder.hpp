@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/flow_batch.hpp"
+#include "core/log_limiter.hpp"
 #include "core/metrics.hpp"
 #include "decoders/flow_decoder.hpp"
 #include "pipeline/batch_builder.hpp"
@@ -18,7 +19,8 @@ namespace sluice::pipeline {
 struct FlowDecoding {
   FlowDecoding(MetricsRegistry& metrics, const FlowSchema& schema, std::uint64_t default_sampling_rate,
                admin::FlowTail* tail);
-  void count_error(SourceKind kind, const char* reason);
+  // Counts a rejected message and logs it, at most every 10 s per exporter and reason.
+  void count_error(const std::string& kind, const char* reason, const Envelope* env);
 
   MetricsRegistry& metrics;
   const FlowSchema& schema;
@@ -27,6 +29,7 @@ struct FlowDecoding {
   Counter& flows;
   Counter& packets;
   Counter& unknown_sampling;
+  LogLimiter log_limiter;
 };
 
 class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {
