@@ -49,6 +49,16 @@ struct Cluster {
     e["SLUICE_CLICKHOUSE_URL"] = clickhouse_url;
     return e;
   }
+  // The shipped outlet.yaml into `clickhouse`, and the shipped inlet.yaml, both started and healthy.
+  std::pair<std::unique_ptr<SluiceInstance>, std::unique_ptr<SluiceInstance>> start_outlet_then_inlet(
+      const ClickHouseServer& clickhouse) const {
+    auto outlet = std::make_unique<SluiceInstance>("outlet", config_text("outlet.yaml"), dir,
+                                                   outlet_env("outlet", clickhouse.url()), "outlet");
+    outlet->start();
+    auto inlet = std::make_unique<SluiceInstance>("inlet", config_text("inlet.yaml"), dir, env("inlet"), "inlet");
+    inlet->start();
+    return {std::move(outlet), std::move(inlet)};
+  }
 };
 
 std::size_t assigned_partitions(SluiceInstance& outlet) {
@@ -82,24 +92,21 @@ void send_from_exporters(int port, int exporters, std::uint32_t flows_each, doub
 TEST(DistributedE2E, SoftflowdThroughKafkaIntoClickHouseServerIsExact) {
   Cluster c;
   ClickHouseServer clickhouse;
-  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
-  outlet.start();
-  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
-  inlet.start();
+  auto [outlet, inlet] = c.start_outlet_then_inlet(clickhouse);
 
   const auto pcap = generate_traffic_pcap(c.dir, 2000, 11);
   const auto truth = softflowd_export(c.dir, pcap, c.netflow_port, 5);
   ASSERT_GT(truth.flows, 1000u);
   ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= truth.flows; }, 90s))
-      << outlet.log();
+      << outlet->log();
   EXPECT_EQ(clickhouse.query("SELECT count(), sum(Bytes), sum(Packets) FROM sluice.flows"),
             std::to_string(truth.flows) + "\t" + std::to_string(truth.bytes) + "\t" + std::to_string(truth.packets) + "\n");
   // The raw topic holds one envelope per exported datagram, readable by any Kafka client.
   auto kcat = run_command({"kcat", "-b", c.kafka.bootstrap(), "-C", "-t", "sluice-flows", "-e", "-q", "-f", "%p %o\n"});
   ASSERT_EQ(kcat.exit_code, 0) << kcat.err;
   EXPECT_EQ(static_cast<std::uint64_t>(std::count(kcat.out.begin(), kcat.out.end(), '\n')), truth.datagrams);
-  EXPECT_EQ(inlet.stop(), 0);
-  EXPECT_EQ(outlet.stop(), 0) << outlet.log();
+  EXPECT_EQ(inlet->stop(), 0);
+  EXPECT_EQ(outlet->stop(), 0) << outlet->log();
 }
 
 TEST(DistributedE2E, TwoOutletsInOneGroupSplitPartitionsAndTotalsStayExact) {
@@ -188,30 +195,27 @@ TEST(DistributedE2E, OutletKilledMidStreamLosesNothingInClickHouseServer) {
 TEST(DistributedE2E, ClickHouseDownForThirtySecondsLosesNothing) {
   Cluster c;
   ClickHouseServer clickhouse;
-  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
-  outlet.start();
-  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
-  inlet.start();
+  auto [outlet, inlet] = c.start_outlet_then_inlet(clickhouse);
 
   constexpr int kExporters = 4;
   constexpr std::uint32_t kEach = 45'000;  // 45 s of traffic at 1000 flows/s per exporter
   std::jthread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 1000.0 / 30); });
-  ASSERT_TRUE(eventually([&] { return outlet.metric("sluice_sink_rows_total") > 0; }, 60s)) << outlet.log();
+  ASSERT_TRUE(eventually([&] { return outlet->metric("sluice_sink_rows_total") > 0; }, 60s)) << outlet->log();
   clickhouse.stop();
   const auto down_at = std::chrono::steady_clock::now();
   double max_lag = 0;
   while (std::chrono::steady_clock::now() - down_at < 30s) {
-    max_lag = std::max(max_lag, outlet.metric("sluice_kafka_consumer_lag"));
+    max_lag = std::max(max_lag, outlet->metric("sluice_kafka_consumer_lag"));
     std::this_thread::sleep_for(1s);  // the outage lasts 30 s by design; we sample the lag meanwhile
   }
-  EXPECT_GT(outlet.metric("sluice_sink_retries_total"), 0.0);
+  EXPECT_GT(outlet->metric("sluice_sink_retries_total"), 0.0);
   EXPECT_GT(max_lag, 0.0) << "consumer lag should grow while the store is down";
   clickhouse.start();
   stream.join();
   const std::uint64_t total = kExporters * kEach;
   ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT uniqExact(SrcAddr) FROM sluice.flows")) >= total; }, 120s))
-      << outlet.log();
-  ASSERT_TRUE(eventually([&] { return outlet.metric("sluice_kafka_consumer_lag") == 0; }, 60s));
+      << outlet->log();
+  ASSERT_TRUE(eventually([&] { return outlet->metric("sluice_kafka_consumer_lag") == 0; }, 60s));
   const auto count = std::stoull(clickhouse.query("SELECT count() FROM sluice.flows"));
   const auto unique = std::stoull(clickhouse.query("SELECT uniqExact(SrcAddr) FROM sluice.flows"));
   EXPECT_EQ(unique, total) << "nothing may be missing";
@@ -220,7 +224,7 @@ TEST(DistributedE2E, ClickHouseDownForThirtySecondsLosesNothing) {
   std::printf("ClickHouse outage: %llu rows for %llu flows (%llu duplicates, reported, not lost)\n",
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(total),
               static_cast<unsigned long long>(count - unique));
-  EXPECT_EQ(outlet.stop(), 0);
+  EXPECT_EQ(outlet->stop(), 0);
 }
 
 // Reads the raw topic as any Kafka consumer would and checks each exporter's datagrams are in order:
@@ -259,24 +263,21 @@ class ExporterOrderChecker final : public bus::ConsumerHandler {
 TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
   Cluster c;
   ClickHouseServer clickhouse;
-  SluiceInstance outlet("outlet", config_text("outlet.yaml"), c.dir, c.outlet_env("outlet", clickhouse.url()), "outlet");
-  outlet.start();
-  SluiceInstance inlet("inlet", config_text("inlet.yaml"), c.dir, c.env("inlet"), "inlet");
-  inlet.start();
+  auto [outlet, inlet] = c.start_outlet_then_inlet(clickhouse);
 
   constexpr int kExporters = 4;
   constexpr std::uint32_t kEach = 15'000;
   std::jthread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 100); });
-  ASSERT_TRUE(eventually([&] { return inlet.metric("sluice_kafka_produced_total") > 0; }, 30s));
+  ASSERT_TRUE(eventually([&] { return inlet->metric("sluice_kafka_produced_total") > 0; }, 30s));
   c.kafka.command("produce_errors 20 NOT_LEADER_FOR_PARTITION");
   c.kafka.command("produce_errors 20 REQUEST_TIMED_OUT");
   stream.join();
   const std::uint64_t total = kExporters * kEach;
   ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= total; }, 90s))
-      << inlet.log() << outlet.log();
+      << inlet->log() << outlet->log();
   EXPECT_EQ(clickhouse.query(totals_sql()), expected_totals(total));
-  EXPECT_EQ(inlet.metric("sluice_kafka_produce_failed_total"), 0.0);
-  EXPECT_EQ(inlet.stop(), 0);
+  EXPECT_EQ(inlet->metric("sluice_kafka_produce_failed_total"), 0.0);
+  EXPECT_EQ(inlet->stop(), 0);
 
   // Nothing reordered within a partition: read the raw topic back in a group of our own.
   MetricsRegistry metrics;
