@@ -270,11 +270,20 @@ TEST(DistributedE2E, BrokerErrorsAreRetriedWithoutLossOrDuplicates) {
   std::jthread stream([&] { send_from_exporters(c.netflow_port, kExporters, kEach, 100); });
   ASSERT_TRUE(eventually([&] { return inlet->metric("sluice_kafka_produced_total") > 0; }, 30s));
   c.kafka.command("produce_errors 20 NOT_LEADER_FOR_PARTITION");
-  c.kafka.command("produce_errors 20 REQUEST_TIMED_OUT");
+  // Errors a broker returns before appending. (An injected REQUEST_TIMED_OUT is not one: a real leader
+  // has appended the batch when it times out on replication, so the idempotent producer treats it as
+  // possibly stored; the mock stores nothing yet accepts the next sequence, which a real broker refuses.)
+  c.kafka.command("produce_errors 20 NOT_ENOUGH_REPLICAS");
   stream.join();
   const std::uint64_t total = kExporters * kEach;
   ASSERT_TRUE(eventually([&] { return std::stoull(clickhouse.query("SELECT count() FROM sluice.flows")) >= total; }, 90s))
-      << inlet->log() << outlet->log();
+      << "stored " << clickhouse.query("SELECT count() FROM sluice.flows") << " of " << total
+      << "; inlet received " << inlet->metric("sluice_inlet_udp_packets_total") << " datagrams, produced "
+      << inlet->metric("sluice_kafka_produced_total") << ", failed " << inlet->metric("sluice_kafka_produce_failed_total")
+      << ", kernel drops " << inlet->metric("sluice_inlet_udp_kernel_drops_total") << "; outlet consumed "
+      << outlet->metric("sluice_outlet_messages_total") << "; on the topic (kcat): "
+      << run_command({"kcat", "-b", c.kafka.bootstrap(), "-C", "-t", "sluice-flows", "-e", "-q", "-f", "%p %o\n"}).out
+      << outlet->metrics_text() << inlet->log() << outlet->log();
   EXPECT_EQ(clickhouse.query(totals_sql()), expected_totals(total));
   EXPECT_EQ(inlet->metric("sluice_kafka_produce_failed_total"), 0.0);
   EXPECT_EQ(inlet->stop(), 0);
