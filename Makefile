@@ -27,10 +27,14 @@ test: setup-test $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The prebuilt libchdb.so (560 MB, its own allocator) crashes while loading into an ASan process, so
+# the sanitizer run leaves out the tests that load it; `make test` runs them.
+CHDB_TESTS = ChdbStoreTest|IntoChdb|FlowTables.Chdb|RunE2E.(Softflowd|Sigterm|Random)
+
 test-asan: setup-test
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
-	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1800
+	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1800 -E '$(CHDB_TESTS)'
 
 bench: build
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target benchmarks
