@@ -1,6 +1,7 @@
 // FlowRecord: one decoded flow, filled by a decoder and enrichment, then appended to a FlowBatch.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -42,11 +43,26 @@ struct FlowRecord {
   std::uint32_t forwarding_status = 0;
   FlowDirection flow_direction = FlowDirection::undefined;
 
+  // BGP data (sFlow extended gateway, IPFIX bgp* elements). Fixed capacity: no allocation per flow;
+  // longer paths keep their first entries and count the truncation in *_truncated.
+  static constexpr std::size_t kMaxAsPath = 16;
+  static constexpr std::size_t kMaxCommunities = 16;
+  std::uint32_t dst_as_path[kMaxAsPath] = {};
+  std::uint8_t dst_as_path_len = 0;
+  std::uint32_t dst_communities[kMaxCommunities] = {};
+  std::uint8_t dst_communities_len = 0;
+
   // Optional columns (written only when enabled in the schema).
   std::uint8_t tcp_flags = 0, ip_tos = 0, ip_ttl = 0;
   std::uint16_t src_vlan = 0, dst_vlan = 0;
-  std::uint64_t src_mac = 0, dst_mac = 0;
+  std::uint64_t src_mac = 0, dst_mac = 0;  // 48-bit MAC in the low bits
   std::uint8_t icmp_type = 0, icmp_code = 0;
+  std::uint32_t ipv6_flow_label = 0;
+  static constexpr std::size_t kMaxMplsLabels = 8;
+  std::uint32_t mpls_labels[kMaxMplsLabels] = {};  // 20-bit label values, outermost first
+  std::uint8_t mpls_labels_len = 0;
+  Ip6 src_addr_nat{}, dst_addr_nat{};
+  std::uint16_t src_port_nat = 0, dst_port_nat = 0;
 
   void reset() { *this = FlowRecord{}; }
 };

@@ -13,6 +13,11 @@ using W = void (*)(NativeColumn&, const FlowRecord&);
 #define SLUICE_STR(field) +[](NativeColumn& c, const FlowRecord& r) { c.put_string(r.field); }
 #define SLUICE_FIX2(field) +[](NativeColumn& c, const FlowRecord& r) { c.put_bytes(r.field, 2); }
 #define SLUICE_EMPTY_ARRAY +[](NativeColumn& c, const FlowRecord&) { c.close_array_row(0); }
+#define SLUICE_U32_ARRAY(field, len)                                     \
+  +[](NativeColumn& c, const FlowRecord& r) {                            \
+    c.put_bytes(r.field, sizeof(std::uint32_t) * r.len);                 \
+    c.close_array_row(r.len);                                            \
+  }
 
 constexpr const char* kLcString = "LowCardinality(String)";
 constexpr const char* kBoundary = "Enum8('undefined' = 0, 'external' = 1, 'internal' = 2)";
@@ -49,8 +54,9 @@ std::vector<FlowColumnSpec> build_columns() {
       {"DstNetTenant", "String", kLcString, "String", false, SLUICE_STR(dst_net_tenant)},
       {"SrcCountry", "FixedString(2)", "FixedString(2)", "FixedString(2)", false, SLUICE_FIX2(src_country)},
       {"DstCountry", "FixedString(2)", "FixedString(2)", "FixedString(2)", false, SLUICE_FIX2(dst_country)},
-      {"DstASPath", "Array(UInt32)", "Array(UInt32)", "Array(UInt32)", false, SLUICE_EMPTY_ARRAY},
-      {"DstCommunities", "Array(UInt32)", "Array(UInt32)", "Array(UInt32)", false, SLUICE_EMPTY_ARRAY},
+      {"DstASPath", "Array(UInt32)", "Array(UInt32)", "Array(UInt32)", false, SLUICE_U32_ARRAY(dst_as_path, dst_as_path_len)},
+      {"DstCommunities", "Array(UInt32)", "Array(UInt32)", "Array(UInt32)", false,
+       SLUICE_U32_ARRAY(dst_communities, dst_communities_len)},
       {"DstLargeCommunities", "Array(UInt128)", "Array(UInt128)", "Array(FixedString(16))", false,
        SLUICE_EMPTY_ARRAY},
       {"InIf", "UInt32", "UInt32", "UInt32", false, SLUICE_U(in_if, std::uint32_t)},
@@ -86,6 +92,12 @@ std::vector<FlowColumnSpec> build_columns() {
       {"DstMAC", "UInt64", "UInt64", "UInt64", true, SLUICE_U(dst_mac, std::uint64_t)},
       {"ICMPType", "UInt8", "UInt8", "UInt8", true, SLUICE_U(icmp_type, std::uint8_t)},
       {"ICMPCode", "UInt8", "UInt8", "UInt8", true, SLUICE_U(icmp_code, std::uint8_t)},
+      {"IPv6FlowLabel", "UInt32", "UInt32", "UInt32", true, SLUICE_U(ipv6_flow_label, std::uint32_t)},
+      {"MPLSLabels", "Array(UInt32)", "Array(UInt32)", "Array(UInt32)", true, SLUICE_U32_ARRAY(mpls_labels, mpls_labels_len)},
+      {"SrcAddrNAT", "IPv6", "IPv6", "FixedString(16)", true, SLUICE_IP(src_addr_nat)},
+      {"DstAddrNAT", "IPv6", "IPv6", "FixedString(16)", true, SLUICE_IP(dst_addr_nat)},
+      {"SrcPortNAT", "UInt16", "UInt16", "UInt16", true, SLUICE_U(src_port_nat, std::uint16_t)},
+      {"DstPortNAT", "UInt16", "UInt16", "UInt16", true, SLUICE_U(dst_port_nat, std::uint16_t)},
   };
 }
 
@@ -94,6 +106,7 @@ std::vector<FlowColumnSpec> build_columns() {
 #undef SLUICE_STR
 #undef SLUICE_FIX2
 #undef SLUICE_EMPTY_ARRAY
+#undef SLUICE_U32_ARRAY
 
 }  // namespace
 
