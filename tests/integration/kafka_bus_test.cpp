@@ -102,6 +102,9 @@ TEST(KafkaBus, IdempotentProducerSurvivesInjectedProduceErrors) {
   MockKafka kafka(3, {{"retry", 8}});
   MetricsRegistry metrics;
   auto config = test_config(kafka, "retry-group");
+  // The mock accepts a sequence that follows a failed one (a real broker refuses it) and then acks the
+  // retried batch as a duplicate without storing it: one request in flight keeps that off the wire.
+  config.producer_properties["max.in.flight.requests.per.connection"] = "1";
   EXPECT_EQ(kafka.command("produce_errors 10 NOT_LEADER_FOR_PARTITION"), "OK");
   // Only errors a broker returns before appending: an injected REQUEST_TIMED_OUT leaves the mock with
   // nothing stored while it still accepts the next sequence, which a real broker refuses; the
