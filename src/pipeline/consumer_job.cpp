@@ -56,7 +56,10 @@ ConsumerJob::ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, Batc
       empty_batches_(metrics.counter("outlet_empty_batches_total", "Batches without rows (acknowledged at once)", {{"job", config_.name}})),
       commits_(metrics.counter("outlet_commits_total", "Offset commits", {{"job", config_.name}})),
       commit_failures_(metrics.counter("outlet_commit_failures_total", "Offset commits the bus refused", {{"job", config_.name}})),
-      replayed_batches_(metrics.counter("outlet_replayed_batches_total", "Batches rebuilt on the boundaries of a previous owner", {{"job", config_.name}})) {}
+      replayed_batches_(metrics.counter("outlet_replayed_batches_total", "Batches rebuilt on the boundaries of a previous owner", {{"job", config_.name}})),
+      unrecorded_boundaries_(metrics.counter("outlet_unrecorded_boundaries_total",
+                                             "Batches inserted although their boundary could not be committed first (may duplicate after a crash)",
+                                             {{"job", config_.name}})) {}
 
 ConsumerJob::~ConsumerJob() = default;
 
@@ -139,7 +142,20 @@ void ConsumerJob::close_batch(Partition& p) {
     p.in_flight.insert(range);
   }
   // The boundary must be durable before the insert can happen: a replay then rebuilds this batch.
-  commit(p, true);
+  // A brief bus hiccup is retried; past that the insert proceeds (at-least-once) and is counted.
+  bool recorded = commit(p, true);
+  for (int attempt = 1; !recorded && attempt < 3; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    recorded = commit(p, true);
+  }
+  if (!recorded) {
+    unrecorded_boundaries_.inc();
+    if (auto suppressed = log_limiter_.allow(p.ref.topic)) {
+      spdlog::warn("job {}: could not record the boundary of batch {}/{}/{}-{} on the bus; inserting anyway. A crash "
+                   "before its commit may store it twice ({} more since the last report)",
+                   config_.name, p.ref.topic, p.ref.partition, range.first, range.last, *suppressed);
+    }
+  }
   ++p.batches;
   batches_.inc();
   std::weak_ptr<Partition> weak;
@@ -157,17 +173,18 @@ void ConsumerJob::close_batch(Partition& p) {
   });
 }
 
-void ConsumerJob::commit(Partition& p, bool force) {
+bool ConsumerJob::commit(Partition& p, bool force) {
   const auto offset = p.acks.committable();
   auto metadata = pending_metadata(p);
-  if (!force && offset == p.committed && metadata == p.committed_metadata) return;
+  if (!force && offset == p.committed && metadata == p.committed_metadata) return true;
   if (consumer_.commit(p.ref, offset, metadata)) {
     commits_.inc();
     p.committed = offset;
     p.committed_metadata = std::move(metadata);
-  } else {
-    commit_failures_.inc();
+    return true;
   }
+  commit_failures_.inc();
+  return false;
 }
 
 void ConsumerJob::on_idle() {

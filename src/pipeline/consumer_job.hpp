@@ -14,6 +14,7 @@
 
 #include "bus/bus.hpp"
 #include "core/ack_tracker.hpp"
+#include "core/log_limiter.hpp"
 #include "core/metrics.hpp"
 #include "pipeline/batch_builder.hpp"
 #include "pipeline/batch_sink.hpp"
@@ -76,7 +77,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   };
 
   void close_batch(Partition& p);
-  void commit(Partition& p, bool force);
+  bool commit(Partition& p, bool force);
   std::string pending_metadata(Partition& p);
 
   ConsumerJobConfig config_;
@@ -94,6 +95,8 @@ class ConsumerJob final : public bus::ConsumerHandler {
   Counter& commits_;
   Counter& commit_failures_;
   Counter& replayed_batches_;
+  Counter& unrecorded_boundaries_;
+  LogLimiter log_limiter_;
 };
 
 }  // namespace sluice::pipeline
