@@ -1,6 +1,27 @@
 #include "core/native_block.hpp"
 
+#include <algorithm>
+
 namespace sluice {
+
+ByteBuffer& ByteBuffer::operator=(const ByteBuffer& other) {
+  if (this != &other) {
+    size_ = 0;
+    reserve(other.size_);
+    if (other.size_) std::memcpy(data_.get(), other.data_.get(), other.size_);
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+void ByteBuffer::grow(std::size_t need) { reallocate(std::max({need, capacity_ * 2, std::size_t{256}})); }
+
+void ByteBuffer::reallocate(std::size_t capacity) {
+  auto fresh = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+  if (size_) std::memcpy(fresh.get(), data_.get(), size_);
+  data_ = std::move(fresh);
+  capacity_ = capacity;
+}
 
 void put_varint(std::string& out, std::uint64_t v) {
   while (v >= 0x80) {
@@ -10,18 +31,17 @@ void put_varint(std::string& out, std::uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void NativeColumn::put_string(std::string_view s) {
-  put_varint(data_, s.size());
-  data_.append(s);
+void put_native_column_header(std::string& out, std::string_view name, std::string_view type) {
+  put_varint(out, name.size());
+  out += name;
+  put_varint(out, type.size());
+  out += type;
 }
 
 void NativeColumn::append_to(std::string& out) const {
-  put_varint(out, name_.size());
-  out += name_;
-  put_varint(out, type_.size());
-  out += type_;
+  put_native_column_header(out, name_, type_);
   if (!offsets_.empty()) out.append(reinterpret_cast<const char*>(offsets_.data()), offsets_.size() * 8);
-  out += data_;
+  out += data_.view();
 }
 
 void encode_native_block(const std::vector<NativeColumn>& columns, std::size_t rows, std::string& out) {

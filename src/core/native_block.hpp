@@ -1,13 +1,67 @@
 // NativeColumn / encode_native_block: columnar buffers laid out as ClickHouse's Native format.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sluice {
+
+// A growable byte buffer for hot append paths: no zero-filling on growth and one capacity check per
+// append, so writers can reserve room, write through a raw pointer and commit what they wrote.
+class ByteBuffer {
+ public:
+  ByteBuffer() = default;
+  ByteBuffer(const ByteBuffer& other) { *this = other; }
+  ByteBuffer& operator=(const ByteBuffer& other);
+  ByteBuffer(ByteBuffer&&) noexcept = default;
+  ByteBuffer& operator=(ByteBuffer&&) noexcept = default;
+
+  std::uint8_t* data() { return data_.get(); }
+  const std::uint8_t* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_.get()), size_}; }
+
+  // Room for `n` more bytes at the end; write there, then commit().
+  std::uint8_t* tail(std::size_t n) {
+    if (capacity_ - size_ < n) grow(size_ + n);
+    return data_.get() + size_;
+  }
+  void commit(std::size_t n) { size_ += n; }
+  void append(const void* p, std::size_t n) {
+    std::memcpy(tail(n), p, n);
+    size_ += n;
+  }
+  // Capacity for at least `n` bytes; keeps the first size() bytes.
+  void reserve(std::size_t n) {
+    if (n > capacity_) reallocate(n);
+  }
+  // For buffers written through raw pointers: declares the first `n` bytes (<= capacity) written.
+  void set_size(std::size_t n) { size_ = n; }
+  void clear() { size_ = 0; }
+
+ private:
+  void grow(std::size_t need);  // amortized: at least doubles
+  void reallocate(std::size_t capacity);
+
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t size_ = 0, capacity_ = 0;
+};
+
+// Writes `v` as an unsigned LEB128 varint at `p` (room for 10 bytes); returns the end.
+inline std::uint8_t* write_varint(std::uint8_t* p, std::uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<std::uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<std::uint8_t>(v);
+  return p;
+}
 
 // One column of a block, its values appended in ClickHouse's Native layout (little-endian fixed
 // width, varint-prefixed strings, raw bytes for FixedString/IPv6). Arrays keep their offsets apart.
@@ -17,12 +71,15 @@ class NativeColumn {
 
   template <typename T>
   void put(T v) {
-    const auto at = data_.size();
-    data_.resize(at + sizeof(T));
-    std::memcpy(data_.data() + at, &v, sizeof(T));  // x86-64 is little-endian, like Native
+    std::memcpy(data_.tail(sizeof(T)), &v, sizeof(T));  // x86-64 is little-endian, like Native
+    data_.commit(sizeof(T));
   }
-  void put_bytes(const void* p, std::size_t n) { data_.append(static_cast<const char*>(p), n); }
-  void put_string(std::string_view s);
+  void put_bytes(const void* p, std::size_t n) { data_.append(p, n); }
+  void put_string(std::string_view s) {
+    std::uint8_t* p = write_varint(data_.tail(s.size() + 10), s.size());
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    data_.commit(static_cast<std::size_t>(p - (data_.data() + data_.size())) + s.size());
+  }
   // Arrays: push the elements with put(), then close the row.
   void close_array_row(std::size_t elements) {
     array_total_ += elements;
@@ -42,12 +99,15 @@ class NativeColumn {
  private:
   std::string name_;
   std::string type_;
-  std::string data_;
+  ByteBuffer data_;
   std::vector<std::uint64_t> offsets_;
   std::uint64_t array_total_ = 0;
 };
 
 void put_varint(std::string& out, std::uint64_t v);
+
+// The header of one column in a Native block: its name and type, each varint-prefixed.
+void put_native_column_header(std::string& out, std::string_view name, std::string_view type);
 
 // A whole block in Native format (as sent with `INSERT ... FORMAT Native`).
 void encode_native_block(const std::vector<NativeColumn>& columns, std::size_t rows, std::string& out);
