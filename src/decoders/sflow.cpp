@@ -171,7 +171,9 @@ class HeaderDecoder {
       case 0x86dd: ipv6(p, n, allow_vxlan); break;
       case 0x8847:
       case 0x8848: mpls(p, n, allow_vxlan); break;
-      default: r_.etype = type; break;
+      default:
+        if (type >= 0x0600) r_.etype = type;  // below: an 802.3 length, not a protocol
+        break;
     }
   }
 

@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/flow_batch.hpp"
+#include "core/metrics.hpp"
 #include "decoders/sflow.hpp"
+#include "pipeline/flow_batch_builder.hpp"
 
 namespace sluice {
 namespace {
@@ -542,6 +545,36 @@ TEST(Sflow, BadVersionAndAddressTypes) {
   EXPECT_EQ(decode(datagram({flow_sample(1, 1, 2, {record(1002, Xdr{}.u32(7).u32(1).u32(8).u32(8).b)})}), out),
             DecodeStatus::bad_address_type);
   EXPECT_STREQ(to_string(DecodeStatus::bad_address_type), "bad_address_type");
+}
+
+// The outlet's path: sFlow envelopes reach decode_sflow through FlowBatchBuilder, rejections are
+// counted under kind "sflow" with their reason.
+TEST(Sflow, FlowBatchBuilderDecodesSflowEnvelopesAndCountsRejections) {
+  MetricsRegistry metrics;
+  const FlowSchema schema = FlowSchema::make(ClickHouseDialect::modern, {});
+  pipeline::FlowDecoding decoding(metrics, schema, 0, nullptr);
+  pipeline::FlowBatchBuilder builder(decoding);
+  auto add = [&](const Bytes& payload) {
+    Envelope env;
+    env.received_ns = kReceivedNs;
+    env.kind = SourceKind::sflow;
+    env.source_address = ip6_from_v4(0x7f000001);
+    env.payload = std::as_bytes(std::span(payload));
+    std::vector<std::byte> value;
+    encode_envelope(env, value);
+    bus::Message m;
+    m.value = value;
+    builder.add(m);
+  };
+  const Bytes pkt = cat({eth(0x0800), ipv4(6, 0x0a000001, 0x0a000002, 0, 64), tcp(1, 2, 0)});
+  add(datagram({flow_sample(100, 1, 2, {raw_header(pkt, 64)}), flow_sample(100, 1, 2, {raw_header(pkt, 64)})}));
+  Bytes lying = datagram({flow_sample(100, 1, 2, {raw_header(pkt, 64)})});
+  store_be32(lying.data() + 32, 9999);
+  add(lying);
+  EXPECT_EQ(builder.rows(), 2u);
+  EXPECT_EQ(metrics.counter_total("flows_decoded_total"), 2u);
+  EXPECT_EQ(metrics.counter_total("flow_packets_decoded_total"), 1u);
+  EXPECT_EQ(metrics.counter_value("decode_errors_total", {{"kind", "sflow"}, {"reason", "bad_length"}}), 1u);
 }
 
 }  // namespace
