@@ -24,6 +24,7 @@ enum class DecodeStatus {
   bad_length,           // a set/sample length that does not fit the datagram
   template_unknown,     // data set whose template has not been seen (NetFlow v9 / IPFIX)
   malformed,            // any other structural error
+  bad_address_type,     // an address type outside what the format defines (sFlow agent/next hop)
 };
 
 // A short label for metrics ("truncated", "bad_version", ...).
@@ -37,6 +38,7 @@ inline const char* to_string(DecodeStatus status) {
     case DecodeStatus::bad_length: return "bad_length";
     case DecodeStatus::template_unknown: return "template_unknown";
     case DecodeStatus::malformed: return "malformed";
+    case DecodeStatus::bad_address_type: return "bad_address_type";
   }
   return "unknown";
 }

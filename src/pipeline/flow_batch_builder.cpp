@@ -4,6 +4,7 @@
 
 #include "admin/flow_tail.hpp"
 #include "decoders/netflow_v5.hpp"
+#include "decoders/sflow.hpp"
 
 namespace sluice::pipeline {
 
@@ -37,6 +38,7 @@ void FlowBatchBuilder::add(const bus::Message& message) {
   DecodeStatus status = DecodeStatus::unsupported_version;
   switch (env.kind) {
     case SourceKind::netflow: status = decode_netflow(env, scratch_, *this); break;
+    case SourceKind::sflow: status = decode_sflow(env, scratch_, *this); break;
     default: break;
   }
   if (status == DecodeStatus::ok) shared_.packets.inc();
