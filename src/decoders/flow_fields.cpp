@@ -42,7 +42,7 @@ struct RecordState {
 
   std::uint64_t sampling() const {
     if (rate) return rate;
-    if (packet_interval && packet_space) return (packet_interval + packet_space) / packet_interval;
+    if (packet_interval) return (packet_interval + packet_space) / packet_interval;  // space 0: every packet
     if (sampling_size && sampling_population) return sampling_population / sampling_size;
     return 0;
   }
