@@ -158,7 +158,8 @@ std::int64_t uptime_to_ms(const ExportContext& ctx, std::uint64_t init_ms, std::
 
 std::uint32_t ms_to_secs(std::int64_t ms) { return ms <= 0 ? 0 : static_cast<std::uint32_t>(ms / 1000); }
 
-// Combines what the fields left in `s`; returns the record's own sampling rate (0 if none).
+// Combines what the fields left in `s`: fallbacks for absent counters, MACs, VLANs, next hop and
+// ethertype, and the flow times in unix seconds.
 void finish(const ExportContext& ctx, TemplateCache& cache, FlowRecord& r, RecordState& s) {
   if (!r.bytes) r.bytes = s.total_bytes ? s.total_bytes : s.post_bytes;
   if (!r.packets) r.packets = s.total_packets ? s.total_packets : s.post_packets;

@@ -137,8 +137,8 @@ std::vector<PendingSet> TemplateCache::add_template(const Ip6& exporter, std::ui
   std::vector<PendingSet> ready;
   std::unique_lock lock(mutex_);
   insert_template_locked(exporter, template_key(version, domain, id), std::move(ptr));
-  expire_locked(now_ns);
   ExporterState& st = exporters_[exporter];
+  expire_exporter_locked(st, now_ns);  // what waited too long is not decoded late
   for (auto it = st.pending.begin(); it != st.pending.end();) {
     if (it->ctx.version == version && it->ctx.domain == domain && it->template_id == id) {
       st.pending_bytes -= it->body.size();
@@ -199,13 +199,24 @@ void TemplateCache::drop_pending_front_locked(ExporterState& st) {
   unknown_dropped_.inc();
 }
 
+std::size_t TemplateCache::expire_exporter_locked(ExporterState& st, std::uint64_t now_ns) {
+  std::size_t dropped = 0;
+  while (!st.pending.empty() && st.pending.front().ctx.received_ns + limits_.pending_max_age_ns < now_ns) {
+    drop_pending_front_locked(st);
+    ++dropped;
+  }
+  return dropped;
+}
+
 std::size_t TemplateCache::expire_locked(std::uint64_t now_ns) {
   std::size_t dropped = 0;
-  for (auto& [addr, st] : exporters_) {
-    while (!st.pending.empty() && st.pending.front().ctx.received_ns + limits_.pending_max_age_ns < now_ns) {
-      drop_pending_front_locked(st);
-      ++dropped;
-    }
+  for (auto it = exporters_.begin(); it != exporters_.end();) {
+    ExporterState& st = it->second;
+    dropped += expire_exporter_locked(st, now_ns);
+    // Addresses that only ever sent data nobody could decode leave nothing behind.
+    const bool empty = st.templates.empty() && st.pending.empty() && st.samplers.empty() && st.init_times.empty() &&
+                       st.exporter_rate == 0;
+    it = empty ? exporters_.erase(it) : std::next(it);
   }
   last_sweep_ns_ = now_ns;
   return dropped;
@@ -225,6 +236,7 @@ bool TemplateCache::hold(const ExportContext& ctx, std::uint16_t template_id, st
   // A sweep per second at most: holding is the slow path already, but it should not scan every exporter.
   if (ctx.received_ns >= last_sweep_ns_ + 1'000'000'000ULL) expire_locked(ctx.received_ns);
   ExporterState& st = exporters_[ctx.exporter];
+  expire_exporter_locked(st, ctx.received_ns);
   while (!st.pending.empty() && (st.pending.size() >= limits_.pending_sets_per_exporter ||
                                  st.pending_bytes + body.size() > limits_.pending_bytes_per_exporter)) {
     drop_pending_front_locked(st);

@@ -113,6 +113,7 @@ class TemplateCache {
   }
   void evict_one_locked(ExporterState& preferred);
   void drop_pending_front_locked(ExporterState& st);
+  std::size_t expire_exporter_locked(ExporterState& st, std::uint64_t now_ns);
   std::size_t expire_locked(std::uint64_t now_ns);
   void insert_template_locked(const Ip6& exporter, std::uint64_t key, TemplatePtr tpl);
 
