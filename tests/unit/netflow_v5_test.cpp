@@ -268,7 +268,7 @@ TEST(NetflowV5, RejectsCountZeroAndAboveThirty) {
   }
 }
 
-TEST(NetflowV5, DispatchRejectsUnknownVersionsAndDefersV9AndIpfix) {
+TEST(NetflowV5, DispatchRejectsUnknownVersionsAndRoutesV9AndIpfix) {
   for (std::uint16_t version : {0, 1, 4, 6, 7, 8, 11, 0xffff}) {
     V5Header h;
     h.version = version;
