@@ -19,6 +19,8 @@
 
 #include "core/bytes.hpp"
 #include "core/flow_batch.hpp"
+#include "core/metrics.hpp"
+#include "decoders/netflow.hpp"
 #include "decoders/netflow_v5.hpp"
 #include "sources/udp_source.hpp"
 
@@ -80,12 +82,14 @@ void BM_DecodeV5IntoFlowBatch(benchmark::State& state) {
   Envelope env;
   env.received_ns = 1'700'000'001'000'000'000ULL;
   env.source_address = ip6_from_v4(0xc0000201);
+  MetricsRegistry metrics;
+  TemplateCache cache(metrics);
   std::size_t next = 0;
   std::uint64_t records = 0;
   for (auto _ : state) {
     env.payload = std::as_bytes(std::span(packets[next]));
     next = (next + 1) % packets.size();
-    if (decode_netflow(env, scratch, out) != DecodeStatus::ok) state.SkipWithError("decode failed");
+    if (decode_netflow(env, cache, scratch, out) != DecodeStatus::ok) state.SkipWithError("decode failed");
     records += kNetflowV5MaxCount;
     // A batch of ~64k rows, then reuse: the outlet ships batches of this order.
     if (batch.rows() >= 65'520) batch.clear();
@@ -108,12 +112,14 @@ void BM_DecodeV5Only(benchmark::State& state) {
   Discard out;
   FlowRecord scratch;
   Envelope env;
+  MetricsRegistry metrics;
+  TemplateCache cache(metrics);
   std::size_t next = 0;
   std::uint64_t records = 0;
   for (auto _ : state) {
     env.payload = std::as_bytes(std::span(packets[next]));
     next = (next + 1) % packets.size();
-    benchmark::DoNotOptimize(decode_netflow(env, scratch, out));
+    benchmark::DoNotOptimize(decode_netflow(env, cache, scratch, out));
     records += kNetflowV5MaxCount;
   }
   state.counters["records/s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);

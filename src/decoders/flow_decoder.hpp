@@ -14,7 +14,8 @@ class FlowOutput {
 };
 
 // The outcome of decoding one datagram. Anything but `ok` means nothing (or, for errors found after
-// the header, nothing further) was emitted, and the outlet counts it under to_string(status).
+// the header, nothing further) was emitted, and the outlet counts it under to_string(status). NetFlow v9
+// and IPFIX go on past a data set whose template is unknown and report template_unknown at the end.
 enum class DecodeStatus {
   ok,
   truncated,            // shorter than its header or its declared records
@@ -23,6 +24,7 @@ enum class DecodeStatus {
   bad_count,            // header record count outside what the format allows
   bad_length,           // a set/sample length that does not fit the datagram
   template_unknown,     // data set whose template has not been seen (NetFlow v9 / IPFIX)
+  bad_template,         // a (options) template record that cannot describe a record
   malformed,            // any other structural error
   bad_address_type,     // an address type outside what the format defines (sFlow agent/next hop)
 };
@@ -37,6 +39,7 @@ inline const char* to_string(DecodeStatus status) {
     case DecodeStatus::bad_count: return "bad_count";
     case DecodeStatus::bad_length: return "bad_length";
     case DecodeStatus::template_unknown: return "template_unknown";
+    case DecodeStatus::bad_template: return "bad_template";
     case DecodeStatus::malformed: return "malformed";
     case DecodeStatus::bad_address_type: return "bad_address_type";
   }

@@ -70,15 +70,4 @@ DecodeStatus decode_netflow_v5(const Envelope& env, FlowRecord& scratch, FlowOut
   return DecodeStatus::ok;
 }
 
-DecodeStatus decode_netflow(const Envelope& env, FlowRecord& scratch, FlowOutput& out) {
-  if (env.payload.size() < 2) return DecodeStatus::truncated;
-  const auto* p = reinterpret_cast<const std::uint8_t*>(env.payload.data());
-  switch (load_be16(p)) {
-    case 5: return decode_netflow_v5(env, scratch, out);
-    case 9:
-    case 10: return DecodeStatus::unsupported_version;
-    default: return DecodeStatus::bad_version;
-  }
-}
-
 }  // namespace sluice

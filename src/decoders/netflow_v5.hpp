@@ -1,4 +1,4 @@
-// NetFlow v5 decoder (fixed 24-byte header, 48-byte records) and the NetFlow/IPFIX version dispatcher.
+// NetFlow v5 decoder (fixed 24-byte header, 48-byte records); the version dispatcher is in netflow.hpp.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +7,7 @@
 #include "core/envelope.hpp"
 #include "core/flow.hpp"
 #include "decoders/flow_decoder.hpp"
+#include "decoders/netflow.hpp"
 
 namespace sluice {
 
@@ -18,9 +19,5 @@ inline constexpr std::uint16_t kNetflowV5MaxCount = 30;
 // (reset first) and emitted. The whole datagram is validated before the first emit, so a rejected
 // datagram emits nothing.
 DecodeStatus decode_netflow_v5(const Envelope& env, FlowRecord& scratch, FlowOutput& out);
-
-// Reads the version field and hands the datagram to its decoder: 5 → v5; 9 and 10 (IPFIX) →
-// unsupported_version until their decoders are wired in; anything else → bad_version.
-DecodeStatus decode_netflow(const Envelope& env, FlowRecord& scratch, FlowOutput& out);
 
 }  // namespace sluice

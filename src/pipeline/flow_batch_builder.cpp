@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/flow_tail.hpp"
-#include "decoders/netflow_v5.hpp"
+#include "decoders/netflow.hpp"
 #include "decoders/sflow.hpp"
 
 namespace sluice::pipeline {
@@ -16,7 +16,8 @@ FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_
       flows(m.counter("flows_decoded_total", "Flows decoded and batched")),
       packets(m.counter("flow_packets_decoded_total", "Flow datagrams decoded without error")),
       unknown_sampling(m.counter("flows_unknown_sampling_rate_total",
-                                 "Flows whose exporter sent no sampling rate and no default is configured")) {}
+                                 "Flows whose exporter sent no sampling rate and no default is configured")),
+      templates(m) {}
 
 void FlowDecoding::count_error(const std::string& kind, const char* reason, const Envelope* env) {
   metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason", {{"kind", kind}, {"reason", reason}})
@@ -37,7 +38,7 @@ void FlowBatchBuilder::add(const bus::Message& message) {
   }
   DecodeStatus status = DecodeStatus::unsupported_version;
   switch (env.kind) {
-    case SourceKind::netflow: status = decode_netflow(env, scratch_, *this); break;
+    case SourceKind::netflow: status = decode_netflow(env, shared_.templates, scratch_, *this); break;
     case SourceKind::sflow: status = decode_sflow(env, scratch_, *this); break;
     default: break;
   }

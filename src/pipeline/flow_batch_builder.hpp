@@ -7,6 +7,7 @@
 #include "core/log_limiter.hpp"
 #include "core/metrics.hpp"
 #include "decoders/flow_decoder.hpp"
+#include "decoders/template_cache.hpp"
 #include "pipeline/batch_builder.hpp"
 
 namespace sluice::admin {
@@ -30,6 +31,7 @@ struct FlowDecoding {
   Counter& packets;
   Counter& unknown_sampling;
   LogLimiter log_limiter;
+  TemplateCache templates;  // NetFlow v9 / IPFIX templates of every exporter, whichever partition they came by
 };
 
 class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {

@@ -3,7 +3,8 @@
 #include <cstdint>
 #include <span>
 
-#include "decoders/netflow_v5.hpp"
+#include "core/metrics.hpp"
+#include "decoders/netflow.hpp"
 
 namespace {
 
@@ -25,7 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   env.payload = std::as_bytes(std::span(data, size));
   sluice::FlowRecord scratch;
   Discard out;
-  const auto status = sluice::decode_netflow(env, scratch, out);
+  sluice::MetricsRegistry metrics;
+  sluice::TemplateCache cache(metrics);
+  const auto status = sluice::decode_netflow(env, cache, scratch, out);
   // Every outcome must have a label for the rejection metric.
   if (sluice::to_string(status)[0] == '\0') __builtin_trap();
   return 0;

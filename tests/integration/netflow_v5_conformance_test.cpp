@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "decoders/netflow.hpp"
 #include "decoders/netflow_v5.hpp"
 #include "fixtures/pcap_writer.hpp"
 #include "fixtures/process.hpp"
@@ -189,13 +190,15 @@ struct Decoded {
 
 // Every envelope must decode; the flows come out in datagram order.
 void decode_all(const Export& exp, Decoded& d) {
+  MetricsRegistry metrics;
+  TemplateCache cache(metrics);
   FlowRecord scratch;
   for (const auto& value : exp.envelopes) {
     Envelope env;
     ASSERT_EQ(decode_envelope(value, env), EnvelopeError::none);
     EXPECT_EQ(env.kind, SourceKind::netflow);
     d.envelopes.push_back(env);
-    ASSERT_EQ(decode_netflow(env, scratch, d.out), DecodeStatus::ok);
+    ASSERT_EQ(decode_netflow(env, cache, scratch, d.out), DecodeStatus::ok);
   }
 }
 
