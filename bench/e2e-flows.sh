@@ -55,6 +55,12 @@ SLUICE_DATA_DIR="$tmp/outlet" SLUICE_ADMIN_LISTEN="$outlet_admin" SLUICE_KAFKA_B
 outlet_pid=$!
 pids+=("$outlet_pid")
 healthy "$outlet_admin" || { echo "outlet did not start:" >&2; tail "$tmp/outlet.log" >&2; exit 1; }
+# The mock cluster keeps only a few MB per partition: start sending once the outlet owns them all.
+for _ in $(seq 300); do
+  n=$(curl -sf "http://$outlet_admin/api/v0/status" | python3 -c "import json,sys; print(sum(len(j['partitions']) for j in json.load(sys.stdin)['jobs']))")
+  [[ "$n" == 8 ]] && break
+  sleep 0.1
+done
 
 port=$(free_port udp)
 inlet_admin="127.0.0.1:$(free_port tcp)"
