@@ -49,14 +49,16 @@ class MemoryBus::MemoryConsumer final : public Consumer {
     };
 
     std::vector<std::unique_ptr<Chunk>> taken;
-    auto drain_once = [&]() -> bool {
+    // Takes closed chunks, and the chunk still being filled when `partial`: taking partial chunks on
+    // every pass would have this thread contend for the producers' locks all the time.
+    auto drain_once = [&](bool partial) -> bool {
       bool any = false;
       for (auto& [ref, part] : owned) {
         taken.clear();
         {
           std::lock_guard lock(part->mutex);
           taken.swap(part->ready);
-          if (part->filling && !part->filling->entries.empty()) taken.push_back(std::move(part->filling));
+          if (partial && part->filling && !part->filling->entries.empty()) taken.push_back(std::move(part->filling));
         }
         for (auto& chunk : taken) {
           std::uint64_t released = 0;
@@ -86,20 +88,29 @@ class MemoryBus::MemoryConsumer final : public Consumer {
         generation = bus_.wake_generation_;
       }
       refresh_assignment();
-      const bool any = drain_once();
-      const auto now = std::chrono::steady_clock::now();
-      if (any && now - last_idle < std::chrono::milliseconds(50)) continue;
-      handler.on_idle();
-      last_idle = now;
-      if (!any) {
-        std::unique_lock lock(bus_.wake_mutex_);
-        bus_.wake_.wait_for(lock, std::chrono::milliseconds(50),
-                            [&] { return stopping_.load() || bus_.wake_generation_ != generation; });
+      if (drain_once(false)) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_idle >= std::chrono::milliseconds(50)) {
+          handler.on_idle();
+          last_idle = now;
+        }
+        continue;
       }
+      // Nothing closed: sleep until a producer closes a chunk, or 50 ms pass; then take partial
+      // chunks too, so a slow stream waits at most that long.
+      bool woken;
+      {
+        std::unique_lock lock(bus_.wake_mutex_);
+        woken = bus_.wake_.wait_for(lock, std::chrono::milliseconds(50),
+                                    [&] { return stopping_.load() || bus_.wake_generation_ != generation; });
+      }
+      if (!woken) drain_once(true);
+      handler.on_idle();
+      last_idle = std::chrono::steady_clock::now();
     }
     // Shutdown: deliver what is still queued (the inlet stopped first), then hand partitions back.
     refresh_assignment();
-    while (drain_once()) {
+    while (drain_once(true)) {
     }
     handler.on_idle();
     std::vector<PartitionRef> refs;
@@ -156,18 +167,24 @@ std::unique_ptr<Consumer> MemoryBus::make_consumer(int index, int count) {
 }
 
 MemoryBus::Topic& MemoryBus::topic(std::string_view name) {
+  if (Topic* last = last_topic_.load(std::memory_order_acquire); last && last->name == name) return *last;
   {
     std::shared_lock lock(topics_mutex_);
     auto it = topics_.find(name);
-    if (it != topics_.end()) return *it->second;
+    if (it != topics_.end()) {
+      last_topic_.store(it->second.get(), std::memory_order_release);
+      return *it->second;
+    }
   }
   std::unique_lock lock(topics_mutex_);
   auto it = topics_.find(name);
   if (it != topics_.end()) return *it->second;
   auto t = std::make_unique<Topic>();
+  t->name = std::string(name);
   for (int i = 0; i < config_.partitions; ++i) t->partitions.push_back(std::make_unique<Partition>());
   auto& ref = *t;
   topics_.emplace(std::string(name), std::move(t));
+  last_topic_.store(&ref, std::memory_order_release);
   return ref;
 }
 

@@ -54,6 +54,7 @@ class MemoryBus {
     std::int64_t committed = 0;
   };
   struct Topic {
+    std::string name;
     std::vector<std::unique_ptr<Partition>> partitions;
   };
 
@@ -71,6 +72,8 @@ class MemoryBus {
   MetricsRegistry& metrics_;
   std::shared_mutex topics_mutex_;  // topics are created once and read on every produce
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
+  // Producers almost always name the topic they named last; topics live as long as the bus.
+  std::atomic<Topic*> last_topic_{nullptr};
   std::atomic<std::uint64_t> queued_bytes_{0};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

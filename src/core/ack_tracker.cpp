@@ -4,14 +4,14 @@
 
 namespace sluice {
 
-void AckTracker::consumed(std::int64_t offset) {
+void AckTracker::consumed_range(std::int64_t first, std::int64_t last) {
   std::lock_guard lock(mutex_);
-  if (offset < next_expected_) return;  // a replayed offset: already accounted for
-  if (offset > next_expected_) {
-    acked_[next_expected_] = offset - 1;
+  if (last < next_expected_) return;  // replayed offsets: already accounted for
+  if (first > next_expected_) {
+    acked_[next_expected_] = first - 1;
     advance_locked();
   }
-  next_expected_ = offset + 1;
+  next_expected_ = last + 1;
 }
 
 void AckTracker::acked(std::int64_t first, std::int64_t last) {

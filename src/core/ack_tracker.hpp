@@ -15,7 +15,10 @@ class AckTracker {
   explicit AckTracker(std::int64_t next_offset) : committable_(next_offset), next_expected_(next_offset) {}
 
   // Records that `offset` was read. Offsets skipped since the previous one are treated as acknowledged.
-  void consumed(std::int64_t offset);
+  void consumed(std::int64_t offset) { consumed_range(offset, offset); }
+  // Records a batch's offsets [first, last] at once: what lies between them is either read or absent,
+  // and both are acknowledged with the batch. One lock per batch instead of one per message.
+  void consumed_range(std::int64_t first, std::int64_t last);
   // Acknowledges every consumed offset in [first, last].
   void acked(std::int64_t first, std::int64_t last);
   // The offset to commit (Kafka semantics: the next offset to read).

@@ -98,7 +98,6 @@ void ConsumerJob::on_message(const bus::Message& m) {
   const bool planned = !p.plan.empty() && o >= p.plan.front().first;
   if (planned && p.batch_first >= 0 && p.batch_first < p.plan.front().first) close_batch(p);
 
-  p.acks.consumed(o);
   if (p.batch_first < 0) {
     p.batch_first = o;
     p.batch_started = std::chrono::steady_clock::now();
@@ -130,6 +129,7 @@ void ConsumerJob::close_batch(Partition& p) {
   if (p.batch_first < 0) return;
   const OffsetRange range{p.batch_first, p.batch_last};
   p.batch_first = p.batch_last = -1;
+  p.acks.consumed_range(range.first, range.last);
   sinks::InsertRequest request = p.builder->take();
   if (request.rows == 0) {
     empty_batches_.inc();
