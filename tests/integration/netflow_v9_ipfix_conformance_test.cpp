@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "decoders/netflow.hpp"
+#include "fixtures/capture.hpp"
 #include "fixtures/pcap_writer.hpp"
 #include "fixtures/process.hpp"
 #include "sources/udp_source.hpp"
@@ -27,33 +28,8 @@ using namespace std::chrono_literals;
 using testing::eventually;
 using Json = nlohmann::ordered_json;  // sets and records must keep their order
 
-class CapturingProducer : public bus::Producer {
- public:
-  bus::ProduceStatus produce(std::string_view, std::span<const std::byte>, std::span<const std::byte> value) override {
-    std::lock_guard lock(mutex_);
-    values_.emplace_back(value.begin(), value.end());
-    return bus::ProduceStatus::ok;
-  }
-  std::size_t flush(std::chrono::milliseconds) override { return 0; }
-  std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return values_.size();
-  }
-  std::vector<std::vector<std::byte>> values() const {
-    std::lock_guard lock(mutex_);
-    return values_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::vector<std::byte>> values_;
-};
-
-class Collect : public FlowOutput {
- public:
-  void emit(FlowRecord& record) override { flows.push_back(record); }
-  std::vector<FlowRecord> flows;
-};
+using testing::CapturingProducer;
+using Collect = testing::CollectingFlowOutput;
 
 std::uint64_t stat_of(const std::string& text, const std::string& pattern) {
   std::smatch m;

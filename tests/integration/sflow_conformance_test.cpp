@@ -17,6 +17,7 @@
 
 #include "core/bytes.hpp"
 #include "decoders/sflow.hpp"
+#include "fixtures/capture.hpp"
 #include "fixtures/pcap_writer.hpp"
 #include "fixtures/process.hpp"
 #include "sources/udp_source.hpp"
@@ -27,29 +28,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::eventually;
 
-class CapturingProducer : public bus::Producer {
- public:
-  bus::ProduceStatus produce(std::string_view, std::span<const std::byte>, std::span<const std::byte> value) override {
-    std::lock_guard lock(mutex_);
-    values_.emplace_back(value.begin(), value.end());
-    return bus::ProduceStatus::ok;
-  }
-  std::size_t flush(std::chrono::milliseconds) override { return 0; }
-  std::vector<std::vector<std::byte>> values() const {
-    std::lock_guard lock(mutex_);
-    return values_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::vector<std::byte>> values_;
-};
-
-class Collect : public FlowOutput {
- public:
-  void emit(FlowRecord& record) override { flows.push_back(record); }
-  std::vector<FlowRecord> flows;
-};
+using testing::CapturingProducer;
+using Collect = testing::CollectingFlowOutput;
 
 // The largest sample pool (packets the agent had seen) of any flow sample in a datagram. Read here
 // directly, not with decode_sflow, so the test knows when an export is complete without trusting the
