@@ -28,7 +28,7 @@ bool parse_double(std::string_view text, double& out) {
 }
 
 // A JSON string field, or empty when the field holds anything else (Go leaves such fields empty too).
-std::string_view string_or_empty(simdjson::ondemand::value& v) {
+std::string_view string_or_empty(simdjson::dom::element v) {
   std::string_view s;
   return v.get_string().get(s) == simdjson::SUCCESS ? s : std::string_view{};
 }
@@ -117,30 +117,27 @@ bool validate(std::string_view endpoint, std::string_view metric, std::string_vi
 
 bool parse_json_values(std::string_view json, std::int64_t now, const MetricCallback& on_value, ParseCounts& counts,
                        std::string* error) {
-  simdjson::ondemand::parser parser;
-  simdjson::padded_string padded(json);
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::array array;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_array().get(array) != simdjson::SUCCESS) {
-    if (error) *error = "the body must be a JSON array of metric values";
+  // The DOM parser validates the whole document before anything is read: Open-Falcon refuses a
+  // malformed body whole (Go's json.Unmarshal), so nothing is delivered or counted unless it parses.
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array array;
+  if (parser.parse(json.data(), json.size(), true).get(doc) != simdjson::SUCCESS ||
+      doc.get_array().get(array) != simdjson::SUCCESS) {
+    if (error) *error = "the body must be one well-formed JSON array of metric values";
     return false;
   }
   MetricValue out;
   std::string value_buf;
-  for (auto element : array) {
+  for (simdjson::dom::element element : array) {
     ++counts.total;
     auto count_invalid = [&](Invalid reason) { ++counts.invalid[static_cast<std::size_t>(reason)]; };
-    simdjson::ondemand::json_type type;
-    if (element.type().get(type) != simdjson::SUCCESS) {
-      if (error) *error = "malformed JSON inside the array";
-      return false;
-    }
-    if (type == simdjson::ondemand::json_type::null) {
+    if (element.is_null()) {
       count_invalid(Invalid::nil_entry);
       continue;
     }
-    simdjson::ondemand::object object;
-    if (type != simdjson::ondemand::json_type::object || element.get_object().get(object) != simdjson::SUCCESS) {
+    simdjson::dom::object object;
+    if (element.get_object().get(object) != simdjson::SUCCESS) {
       count_invalid(Invalid::not_an_object);
       continue;
     }
@@ -148,11 +145,7 @@ bool parse_json_values(std::string_view json, std::int64_t now, const MetricCall
     std::int64_t step = 0, timestamp = 0;
     bool value_present = false, step_ok = true;
     value_buf.clear();
-    for (auto field : object) {
-      std::string_view key;
-      if (field.unescaped_key().get(key) != simdjson::SUCCESS) continue;
-      simdjson::ondemand::value v;
-      if (field.value().get(v) != simdjson::SUCCESS) continue;
+    for (const auto [key, v] : object) {
       if (key == "endpoint") endpoint = string_or_empty(v);
       else if (key == "metric") metric = string_or_empty(v);
       else if (key == "tags") tags = string_or_empty(v);
@@ -169,19 +162,20 @@ bool parse_json_values(std::string_view json, std::int64_t now, const MetricCall
           timestamp = static_cast<std::int64_t>(d);
         }
       } else if (key == "value") {
-        simdjson::ondemand::json_type vt;
-        if (v.type().get(vt) != simdjson::SUCCESS) continue;
-        if (vt == simdjson::ondemand::json_type::string) {
-          std::string_view s;
-          if (v.get_string().get(s) == simdjson::SUCCESS) {
-            value_buf.assign(s);
+        std::string_view text;
+        if (v.get_string().get(text) == simdjson::SUCCESS) {
+          value_buf.assign(text);
+          value_present = true;
+        } else if (v.is_number()) {
+          // Keep the number's value exactly: print it back as shortest round-trip text.
+          double d = 0;
+          if (v.get_double().get(d) == simdjson::SUCCESS) {
+            char buf[32];
+            auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
+            value_buf.assign(buf, ec == std::errc() ? static_cast<std::size_t>(p - buf) : 0);
             value_present = true;
           }
-        } else if (vt == simdjson::ondemand::json_type::number) {
-          std::string_view raw = v.raw_json_token();
-          value_buf.assign(trim(raw));
-          value_present = true;
-        } else if (vt != simdjson::ondemand::json_type::null) {
+        } else if (!v.is_null()) {
           value_buf.assign(1, '?');  // a bool, array or object: present but not a number
           value_present = true;
         }

@@ -58,8 +58,9 @@ struct ParseCounts {
 using MetricCallback = std::function<void(const MetricValue&)>;
 
 // Parses a JSON array of metric values (the /api/push body, or Transfer.Update's first param).
-// `now` replaces timestamps <= 0 or > 2 * now. Returns false (with `error`) when the body is not a
-// JSON array at all; individual bad values are counted, not fatal.
+// `now` replaces timestamps <= 0 or > 2 * now. Individual bad values are counted, not fatal. A body
+// that is not one well-formed JSON array is refused whole, as Open-Falcon does: false (with `error`),
+// nothing delivered, nothing counted. Views in the values are valid during the callback.
 bool parse_json_values(std::string_view json, std::int64_t now, const MetricCallback& on_value, ParseCounts& counts,
                        std::string* error);
 

@@ -110,6 +110,17 @@ TEST(FalconValues, ABodyThatIsNotAnArrayIsRefusedWhole) {
   EXPECT_NE(error.find("JSON array"), std::string::npos);
 }
 
+TEST(FalconValues, MalformedJsonMidArrayRefusesTheWholeBodyLikeOpenFalcon) {
+  ParseCounts counts;
+  std::string error;
+  int delivered = 0;
+  EXPECT_FALSE(parse_json_values(R"([{"endpoint":"h","metric":"ok","value":1,"step":60,"counterType":"GAUGE"}, {"endpoint": ])",
+                                 kNow, [&](const MetricValue&) { ++delivered; }, counts, &error));
+  EXPECT_EQ(delivered, 0);
+  EXPECT_EQ(counts.total, 0u);
+  EXPECT_FALSE(error.empty());
+}
+
 TEST(FalconLines, UpdateLinesWithDefaultsAndHeartbeatSteps) {
   MetricValue v;
   Invalid why{};
