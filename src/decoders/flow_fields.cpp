@@ -250,4 +250,13 @@ DecodeStatus decode_data_set(const ExportContext& ctx, const FlowTemplate& tpl, 
   return DecodeStatus::ok;
 }
 
+void learn_template(const ExportContext& ctx, std::uint16_t id, FlowTemplate tpl, TemplateCache& cache,
+                    FlowRecord& scratch, FlowOutput& out) {
+  const auto ready = cache.add_template(ctx.exporter, ctx.version, ctx.domain, id, std::move(tpl), ctx.received_ns);
+  if (ready.empty()) return;
+  const auto stored = cache.find(ctx.exporter, ctx.version, ctx.domain, id);
+  if (!stored) return;
+  for (const auto& pending : ready) decode_data_set(pending.ctx, *stored, pending.body, cache, scratch, out);
+}
+
 }  // namespace sluice

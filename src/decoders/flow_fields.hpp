@@ -59,4 +59,9 @@ struct ExportContext {
 DecodeStatus decode_data_set(const ExportContext& ctx, const FlowTemplate& tpl, std::span<const std::uint8_t> body,
                              TemplateCache& cache, FlowRecord& scratch, FlowOutput& out);
 
+// Stores a (re)defined template and decodes the data sets that were held waiting for it. Held data
+// was accepted when it arrived, so a fault in it now is not reported against the current export.
+void learn_template(const ExportContext& ctx, std::uint16_t id, FlowTemplate tpl, TemplateCache& cache,
+                    FlowRecord& scratch, FlowOutput& out);
+
 }  // namespace sluice

@@ -1,6 +1,7 @@
 #include "decoders/ipfix.hpp"
 
 #include "core/bytes.hpp"
+#include "decoders/flow_fields.hpp"
 
 namespace sluice {
 namespace {
@@ -9,16 +10,6 @@ constexpr std::uint16_t kTemplateSet = 2;
 constexpr std::uint16_t kOptionsTemplateSet = 3;
 constexpr std::uint16_t kFirstDataSet = 256;
 constexpr std::uint16_t kEnterpriseBit = 0x8000;
-
-void learn(const ExportContext& ctx, std::uint16_t id, FlowTemplate tpl, TemplateCache& cache, FlowRecord& scratch,
-           FlowOutput& out) {
-  const auto ready = cache.add_template(ctx.exporter, ctx.version, ctx.domain, id, std::move(tpl), ctx.received_ns);
-  if (ready.empty()) return;
-  const auto stored = cache.find(ctx.exporter, ctx.version, ctx.domain, id);
-  if (!stored) return;
-  // Held data was accepted when it arrived; a fault in it now cannot be reported against this message.
-  for (const auto& pending : ready) decode_data_set(pending.ctx, *stored, pending.body, cache, scratch, out);
-}
 
 // Template and options template sets (RFC 7011 §3.4.1-2) and their withdrawals (§8.1).
 DecodeStatus template_set(const ExportContext& ctx, bool options, std::span<const std::uint8_t> b,
@@ -62,7 +53,7 @@ DecodeStatus template_set(const ExportContext& ctx, bool options, std::span<cons
       }
     }
     if (!tpl.finalize()) return DecodeStatus::bad_template;
-    learn(ctx, id, std::move(tpl), cache, scratch, out);
+    learn_template(ctx, id, std::move(tpl), cache, scratch, out);
   }
   return DecodeStatus::ok;
 }

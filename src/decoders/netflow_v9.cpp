@@ -1,6 +1,7 @@
 #include "decoders/netflow_v9.hpp"
 
 #include "core/bytes.hpp"
+#include "decoders/flow_fields.hpp"
 
 namespace sluice {
 namespace {
@@ -8,17 +9,6 @@ namespace {
 constexpr std::uint16_t kTemplateFlowset = 0;
 constexpr std::uint16_t kOptionsTemplateFlowset = 1;
 constexpr std::uint16_t kFirstDataFlowset = 256;
-
-// Learns a template and decodes whatever data was waiting for it.
-void learn(const ExportContext& ctx, std::uint16_t id, FlowTemplate tpl, TemplateCache& cache, FlowRecord& scratch,
-           FlowOutput& out) {
-  const auto ready = cache.add_template(ctx.exporter, ctx.version, ctx.domain, id, std::move(tpl), ctx.received_ns);
-  if (ready.empty()) return;
-  const auto stored = cache.find(ctx.exporter, ctx.version, ctx.domain, id);
-  if (!stored) return;
-  // Held data was accepted when it arrived; a fault in it now cannot be reported against this datagram.
-  for (const auto& pending : ready) decode_data_set(pending.ctx, *stored, pending.body, cache, scratch, out);
-}
 
 DecodeStatus template_flowset(const ExportContext& ctx, std::span<const std::uint8_t> b, TemplateCache& cache,
                               FlowRecord& scratch, FlowOutput& out) {
@@ -43,7 +33,7 @@ DecodeStatus template_flowset(const ExportContext& ctx, std::span<const std::uin
       o += 4;
     }
     if (!tpl.finalize()) return DecodeStatus::bad_template;
-    learn(ctx, id, std::move(tpl), cache, scratch, out);
+    learn_template(ctx, id, std::move(tpl), cache, scratch, out);
   }
   return DecodeStatus::ok;
 }
@@ -73,7 +63,7 @@ DecodeStatus options_template_flowset(const ExportContext& ctx, std::span<const 
       o += 4;
     }
     if (!tpl.finalize()) return DecodeStatus::bad_template;
-    learn(ctx, id, std::move(tpl), cache, scratch, out);
+    learn_template(ctx, id, std::move(tpl), cache, scratch, out);
   }
   return DecodeStatus::ok;
 }
