@@ -65,6 +65,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
     AckTracker acks;
     std::int64_t batch_first = -1;
     std::int64_t batch_last = -1;
+    std::int64_t next_expected = -1;  // offset after the last message seen; -1 until known
     std::chrono::steady_clock::time_point batch_started;
     std::deque<OffsetRange> plan;  // replay boundaries from the previous owner
     std::mutex mutex;              // guards in_flight (acks arrive on sink threads)
@@ -77,6 +78,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   };
 
   void close_batch(Partition& p);
+  void note_skipped(Partition& p, std::int64_t offset);
   bool commit(Partition& p, bool force);
   std::string pending_metadata(Partition& p);
 
@@ -96,6 +98,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   Counter& commit_failures_;
   Counter& replayed_batches_;
   Counter& unrecorded_boundaries_;
+  Counter& skipped_offsets_;
   LogLimiter log_limiter_;
 };
 
