@@ -107,6 +107,7 @@ void Runtime::start_outlet() {
   pipeline::BatchSinkPolicy policy;
   policy.parallel_inserts = out.sink.parallel_inserts;
   policy.max_pending_batches = out.sink.max_pending_batches;
+  policy.max_pending_bytes = out.sink.max_pending_bytes;
   policy.retry_initial = out.sink.retry_initial;
   policy.retry_max = out.sink.retry_max;
   policy.dead_letter_dir = out.dead_letter_dir;

@@ -90,6 +90,7 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto s = r.child("sink");
     o.sink.parallel_inserts = static_cast<int>(s.integer("parallel_inserts", o.sink.parallel_inserts, 1, 64));
     o.sink.max_pending_batches = static_cast<int>(s.integer("max_pending_batches", o.sink.max_pending_batches, 1, 1024));
+    o.sink.max_pending_bytes = s.size("max_pending_bytes", o.sink.max_pending_bytes);
     o.sink.retry_initial = s.duration("retry_initial", o.sink.retry_initial);
     o.sink.retry_max = s.duration("retry_max", o.sink.retry_max);
     s.finish();

@@ -76,6 +76,7 @@ struct ChdbConfig {
 struct SinkConfig {
   int parallel_inserts = 2;
   int max_pending_batches = 16;
+  std::uint64_t max_pending_bytes = 512ull << 20;  // batches waiting for the store, in bytes
   milliseconds retry_initial{200};
   milliseconds retry_max{30'000};
 };

@@ -24,6 +24,9 @@ struct BatchSinkPolicy {
   std::chrono::milliseconds retry_initial{200};
   std::chrono::milliseconds retry_max{30'000};
   std::string dead_letter_dir;
+  // The same bound in body bytes, so that memory stays bounded whatever the batch size; one batch
+  // larger than this still goes through alone.
+  std::uint64_t max_pending_bytes = 512ull << 20;
 };
 
 // `on_done` is called exactly once per batch, from a sink thread, when the batch is stored or
@@ -59,6 +62,7 @@ class BatchSink {
   std::condition_variable abort_cv_;
   std::deque<Job> queue_;
   std::size_t in_flight_ = 0;
+  std::uint64_t pending_bytes_ = 0;  // bodies queued or in flight
   bool closing_ = false;
   std::atomic<bool> aborted_{false};
   std::string last_error_;
