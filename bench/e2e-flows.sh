@@ -6,7 +6,9 @@
 # the outlet took to catch up, peak RSS of inlet and outlet, and CPU s per million flows.
 #   bench/e2e-flows.sh [BUILD_DIR]
 #   env: RATE (1000000 flows/s), DURATION (60 s), SOURCES (32), PARTITIONS (16), WORKERS (outlet consumer
-#        threads, 1), MAX_ROWS (batch rows, 200000), MAX_DELAY (batch age, 1s), PARALLEL (parallel inserts, 2)
+#        threads, 1), MAX_ROWS (batch rows, 200000), MAX_DELAY (batch age, 1s), PARALLEL (parallel inserts, 2),
+#        STORE_SQL (a statement run on the store before the replay, e.g. "SYSTEM STOP MERGES sluice.flows"
+#        to see what the store's background merges cost)
 # The mock cluster keeps about 5 MB per partition and discards older data even when nobody has read it
 # (a real broker keeps it for its retention time), so the outlet must stay within a few seconds of the
 # inlet: that is what this run shows.
@@ -69,6 +71,9 @@ SLUICE_DATA_DIR="$tmp/outlet" SLUICE_ADMIN_LISTEN="$outlet_admin" SLUICE_KAFKA_B
 outlet_pid=$!
 pids+=("$outlet_pid")
 healthy "$outlet_admin" || { echo "outlet did not start:" >&2; tail "$tmp/outlet.log" >&2; exit 1; }
+if [[ -n "${STORE_SQL:-}" ]]; then
+  curl -sf "http://$outlet_admin/api/v0/query" --data-urlencode "sql=$STORE_SQL" >/dev/null
+fi
 # The mock cluster keeps only a few MB per partition: start sending once the outlet owns them all.
 for _ in $(seq 300); do
   n=$(curl -sf "http://$outlet_admin/api/v0/status" | python3 -c "import json,sys; print(sum(len(j['partitions']) for j in json.load(sys.stdin)['jobs']))")
