@@ -119,7 +119,7 @@ void Runtime::start_outlet() {
       parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kafka_config(*config_.bus.kafka),
                                                                        std::vector<std::string>{topic}, metrics_));
     } else {
-      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers));
+      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers, {topic}));
     }
     pipeline::ConsumerJobConfig jc;
     jc.name = "flows";

@@ -208,6 +208,29 @@ TEST(ConsumerJob, PermanentErrorsGoToDeadLettersAndAreAcknowledged) {
   EXPECT_EQ(testing::read_file(dir / "dead/numbers-numbers_0_0-9.Numbers").size(), 80u);
 }
 
+TEST(MemoryBus, AConsumerReadsOnlyTheTopicsItNames) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({2, 1 << 20}, metrics);
+  RecordingStore store;
+  testing::TempDir dir;
+  BatchSink sink("numbers", store, {1, 8, 1ms, 5ms, dir / "dead"}, metrics);
+  auto consumer = bus.make_consumer(0, 1, {"numbers"});
+  ConsumerJob job({"numbers", 1000, 1 << 20, 20ms, 10ms, 10s}, *consumer,
+                  [](const bus::PartitionRef&) { return std::make_unique<NumberBuilder>(); }, sink, metrics);
+  for (std::uint64_t v = 0; v < 100; ++v) {
+    const std::uint64_t other = 1000 + v;
+    ASSERT_EQ(bus.producer().produce("others", {}, std::as_bytes(std::span(&other, 1))), bus::ProduceStatus::ok);
+    ASSERT_EQ(bus.producer().produce("numbers", {}, std::as_bytes(std::span(&v, 1))), bus::ProduceStatus::ok);
+  }
+  std::thread t([&] { consumer->run(job); });
+  ASSERT_TRUE(testing::eventually([&] { std::lock_guard l(store.mutex); return store.values.size() >= 100; }, 10s));
+  consumer->stop();
+  t.join();
+  std::lock_guard l(store.mutex);
+  EXPECT_EQ(store.values.size(), 100u);
+  EXPECT_EQ(*std::max_element(store.values.begin(), store.values.end()), 99u);
+}
+
 TEST(MemoryBus, RefusesBeyondItsByteBoundAndCountsTheDrop) {
   MetricsRegistry metrics;
   bus::MemoryBus bus({2, 1000}, metrics);
