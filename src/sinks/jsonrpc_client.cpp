@@ -1,10 +1,6 @@
 #include "sinks/jsonrpc_client.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+
+#include "sinks/line_client.hpp"
 
 namespace sluice::sinks {
 namespace {
@@ -21,37 +19,6 @@ using Clock = std::chrono::steady_clock;
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left > 0 ? static_cast<int>(left) : 0;
-}
-
-bool split_address(const std::string& address, std::string& host, std::string& port) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) return false;
-  host = address.substr(0, colon);
-  port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return true;
-}
-
-bool send_all(int fd, std::string_view data, Clock::time_point deadline, std::string& error) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
-        error = "timed out sending the request";
-        return false;
-      }
-      continue;
-    }
-    error = std::string("sending failed: ") + std::strerror(errno);
-    return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -64,53 +31,7 @@ JsonRpcClient::~JsonRpcClient() {
   for (int fd : idle_) ::close(fd);
 }
 
-int JsonRpcClient::connect_now(std::string& error) {
-  std::string host, port;
-  if (!split_address(config_.address, host, port)) {
-    error = "address " + config_.address + " is not host:port";
-    return -1;
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
-    return -1;
-  }
-  const auto deadline = Clock::now() + config_.connect_timeout;
-  int fd = -1;
-  error = "no address";
-  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      if (errno != EINPROGRESS) {
-        error = std::string("connect failed: ") + std::strerror(errno);
-        ::close(fd), fd = -1;
-        continue;
-      }
-      pollfd p{fd, POLLOUT, 0};
-      int soerr = 0;
-      socklen_t len = sizeof soerr;
-      if (::poll(&p, 1, remaining_ms(deadline)) <= 0) {
-        error = fmt::format("connect timed out after {} ms", config_.connect_timeout.count());
-        ::close(fd), fd = -1;
-        continue;
-      }
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-      if (soerr != 0) {
-        error = std::string("connect failed: ") + std::strerror(soerr);
-        ::close(fd), fd = -1;
-        continue;
-      }
-    }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ::freeaddrinfo(res);
-  return fd;
-}
+int JsonRpcClient::connect_now(std::string& error) { return tcp_connect(config_.address, config_.connect_timeout, error); }
 
 int JsonRpcClient::acquire(std::string& error) {
   {
@@ -158,7 +79,7 @@ std::string JsonRpcClient::call(std::string_view method, std::string_view params
   request.append(R"(,"id":)").append(std::to_string(id)).append("}\n");
 
   const auto deadline = Clock::now() + config_.call_timeout;
-  if (!send_all(fd, request, deadline, error)) {
+  if (!tcp_send_all(fd, request, deadline, error)) {
     release(fd, false);
     return fmt::format("{}: {}", config_.address, error);
   }
