@@ -155,6 +155,9 @@ std::optional<FetchRequest> MetadataCache::admit_interface(const Ip6& address, s
   std::unique_lock lock(mutex_);
   auto it = entries_.find(address);
   Entry* e = it == entries_.end() ? insert_entry(address, now) : &it->second;
+  if (const auto* s = e->policy.static_entry; s && (s->default_interface || s->interfaces.count(index))) {
+    return std::nullopt;  // answered by configuration
+  }
   if (e->interfaces.count(index)) return std::nullopt;
   if (e->interfaces.size() >= options_.max_interfaces) {
     e->full = true;
@@ -236,13 +239,14 @@ MaintenanceResult MetadataCache::maintain(TimeMs now) {
     std::shared_lock lock(mutex_);
     for (const auto& [address, e] : entries_) {
       const bool fetchable = e.policy.fetchable;
-      if (classify(e.exporter, fetchable && !static_name(e), now, o.ttl, o.refresh, o.retry_after) != Action::none) {
-        candidates.emplace_back(address, kExporterSlot);
-      }
       for (const auto& [index, slot] : e.interfaces) {
         if (classify(slot, fetchable, now, o.ttl, o.refresh, o.retry_after) != Action::none) {
           candidates.emplace_back(address, index);
         }
+      }
+      // After the interfaces: an exporter is forgotten only once its interfaces are.
+      if (classify(e.exporter, fetchable && !static_name(e), now, o.ttl, o.refresh, o.retry_after) != Action::none) {
+        candidates.emplace_back(address, kExporterSlot);
       }
     }
   }
@@ -371,7 +375,7 @@ std::size_t MetadataCache::load(const std::string& path, TimeMs now, std::string
         if (fetched + options_.ttl > now && fetched > e.exporter.fetched) {
           e.exporter.fetched = fetched;
           e.exporter.attempted = fetched;
-          e.exporter.value = s.contains("name") ? std::make_shared<const ExporterInfo>(ExporterInfo{s["name"]}) : nullptr;
+          e.exporter.value = s.contains("name") ? std::make_shared<const ExporterInfo>(ExporterInfo{s["name"].get<std::string>()}) : nullptr;
           ++loaded;
         }
       }
@@ -384,7 +388,8 @@ std::size_t MetadataCache::load(const std::string& path, TimeMs now, std::string
         slot.attempted = fetched;
         if (s.contains("name")) {
           slot.value = std::make_shared<const InterfaceInfo>(
-              InterfaceInfo{s["name"], s.value("description", ""), s.value("speed", std::uint32_t{0})});
+              InterfaceInfo{s["name"].get<std::string>(), s.value("description", std::string()),
+                            s.value("speed", std::uint32_t{0})});
         }
         ++loaded;
       }

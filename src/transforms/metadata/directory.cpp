@@ -90,26 +90,25 @@ ExporterPolicy MetadataDirectory::resolve(const Ip6& address) const {
 std::shared_ptr<const ExporterInfo> MetadataDirectory::exporter(const Ip6& exporter_address) {
   Found found = Found::miss;
   auto info = cache_.exporter(exporter_address, found);
-  if (info) {
-    exporter_hits_.inc();
-    return info;
+  if (!info && found == Found::unseen) {
+    // First sight: admitting resolves the static entry, which may answer right away.
+    schedule(cache_.admit_exporter(exporter_address, now_ms()));
+    info = cache_.exporter(exporter_address, found);
   }
-  exporter_misses_.inc();
-  if (found == Found::unseen) schedule(cache_.admit_exporter(exporter_address, now_ms()));
-  return nullptr;
+  (info ? exporter_hits_ : exporter_misses_).inc();
+  return info;
 }
 
 std::shared_ptr<const InterfaceInfo> MetadataDirectory::interface(const Ip6& exporter_address,
                                                                   std::uint32_t if_index) {
   Found found = Found::miss;
   auto info = cache_.interface(exporter_address, if_index, found);
-  if (info) {
-    interface_hits_.inc();
-    return info;
+  if (!info && found == Found::unseen) {
+    schedule(cache_.admit_interface(exporter_address, if_index, now_ms()));
+    info = cache_.interface(exporter_address, if_index, found);
   }
-  interface_misses_.inc();
-  if (found == Found::unseen) schedule(cache_.admit_interface(exporter_address, if_index, now_ms()));
-  return nullptr;
+  (info ? interface_hits_ : interface_misses_).inc();
+  return info;
 }
 
 void MetadataDirectory::schedule(std::optional<FetchRequest> request) {

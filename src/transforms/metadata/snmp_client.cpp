@@ -33,6 +33,10 @@ void init_netsnmp_once() {
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_LOAD_HOST_FILES, 1);
+    // We ask numeric OIDs only: loading MIB files would cost startup time and print hundreds of
+    // warnings about MIBs that Debian does not ship.
+    char no_mibs[] = "mibs :";
+    netsnmp_config_remember(no_mibs);
     init_snmp("sluice");
   });
 }
