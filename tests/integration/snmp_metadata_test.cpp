@@ -73,7 +73,7 @@ metadata:
   cache: {{ttl: 1h, refresh: 30m, path: {}}}
   snmp:
     port: {}
-    timeout: 300ms
+    timeout: 2s
     retries: 0
     retry_after: 200ms
 {}
@@ -202,7 +202,7 @@ metadata:
   cache: {{persist: false}}
   snmp:
     port: {}
-    timeout: 100ms
+    timeout: 500ms
     retries: 0
     concurrency: 1
     retry_after: 100ms
