@@ -249,5 +249,25 @@ metadata:
   EXPECT_EQ(status["snmp"]["enabled"], false);
 }
 
+// Misses are fetched in the background, once per key, through a bounded queue: when it is full the
+// fetch is counted and left to a later retry, and the lookup still returns at once.
+TEST(MetadataDirectory, FetchesAreDeduplicatedAndQueueOverflowIsCounted) {
+  auto cfg = parse(R"(
+metadata:
+  cache: {persist: false}
+  snmp: {queue: 2}
+)");
+  MetricsRegistry metrics;
+  MetadataDirectory directory(std::move(cfg), metrics);  // not started: nothing drains the queue
+  const auto a = ip("192.0.2.1");
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint32_t index = 1; index <= 4; ++index) EXPECT_FALSE(directory.interface(a, index));
+  }
+  EXPECT_EQ(directory.status()["snmp"]["queued"], 2);
+  EXPECT_EQ(metrics.counter_total("metadata_snmp_queue_full_total"), 2u);  // indexes 3 and 4, once each
+  EXPECT_EQ(metrics.counter_value("metadata_lookups_total", {{"kind", "interface"}, {"result", "miss"}}), 12u);
+  EXPECT_EQ(directory.status()["cache"]["interfaces"], 4);
+}
+
 }  // namespace
 }  // namespace sluice::transforms::metadata

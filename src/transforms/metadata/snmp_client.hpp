@@ -39,9 +39,6 @@ class SnmpClient {
   void poll(std::chrono::milliseconds max_wait);
   std::size_t in_flight() const;
 
-  // OIDs, for tests and docs.
-  static constexpr const char* kSysName = "1.3.6.1.2.1.1.5.0";
-
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
