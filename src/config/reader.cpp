@@ -278,6 +278,29 @@ ConfigReader ConfigReader::child(const std::string& key) {
   return ConfigReader(sub, key_path(key), errors_);
 }
 
+std::vector<ConfigReader> ConfigReader::list(const std::string& key) {
+  seen_.insert(key);
+  std::vector<ConfigReader> out;
+  if (!has(key)) return out;
+  const YAML::Node value = node_[key];
+  if (value.IsNull()) return out;
+  if (!value.IsSequence()) {
+    error(key, "expected a list of mappings");
+    return out;
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    out.emplace_back(value[i], key_path(key) + "[" + std::to_string(i) + "]", errors_);
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigReader::keys() const {
+  std::vector<std::string> out;
+  if (!node_ || !node_.IsMap()) return out;
+  for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+  return out;
+}
+
 void ConfigReader::finish() {
   if (!node_ || !node_.IsMap()) return;
   for (const auto& kv : node_) {

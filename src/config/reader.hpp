@@ -52,6 +52,11 @@ class ConfigReader {
   std::map<std::string, std::string> string_map(const std::string& key);
   // A nested mapping; absent → an empty reader (defaults apply).
   ConfigReader child(const std::string& key);
+  // A list of mappings, one reader per element (paths "key[0]", "key[1]", ...); absent → empty.
+  std::vector<ConfigReader> list(const std::string& key);
+  // The keys of this mapping in file order, for mappings keyed by data (prefixes, indexes); read each
+  // with child() or the typed getters so that finish() knows it.
+  std::vector<std::string> keys() const;
 
   void error(const std::string& key, const std::string& message);
   // Reports unknown keys of this mapping. Call after reading every key you know.
