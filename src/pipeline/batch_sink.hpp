@@ -29,15 +29,23 @@ struct BatchSinkPolicy {
   std::uint64_t max_pending_bytes = 512ull << 20;
 };
 
+// Where a consumer job hands its closed batches, in offset order: `on_done` runs once the batch is
+// durable wherever it goes. A batch that never becomes durable is never acknowledged.
+class BatchTarget {
+ public:
+  virtual ~BatchTarget() = default;
+  virtual void submit(sinks::InsertRequest request, std::function<void()> on_done) = 0;
+};
+
 // `on_done` is called exactly once per batch, from a sink thread, when the batch is stored or
 // dead-lettered (both durable). A batch still failing when the sink stops is never acknowledged,
 // so the bus replays it after restart: retryable errors cost latency, never data.
-class BatchSink {
+class BatchSink final : public BatchTarget {
  public:
   BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy policy, MetricsRegistry& metrics);
   ~BatchSink();
 
-  void submit(sinks::InsertRequest request, std::function<void()> on_done);
+  void submit(sinks::InsertRequest request, std::function<void()> on_done) override;
   // Waits until every submitted batch is done, or the deadline; then abandons the rest. Idempotent.
   void stop(std::chrono::steady_clock::time_point deadline);
   std::size_t pending() const;

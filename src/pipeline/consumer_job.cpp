@@ -44,7 +44,7 @@ std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata) {
 }
 
 ConsumerJob::ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory,
-                         BatchSink& sink, MetricsRegistry& metrics)
+                         BatchTarget& sink, MetricsRegistry& metrics)
     : config_(std::move(config)),
       consumer_(consumer),
       factory_(std::move(factory)),

@@ -47,7 +47,7 @@ std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata);
 // before the insert starts; the offset itself is committed only once every batch below it is stored.
 class ConsumerJob final : public bus::ConsumerHandler {
  public:
-  ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory, BatchSink& sink,
+  ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory, BatchTarget& sink,
               MetricsRegistry& metrics);
   ~ConsumerJob() override;
 
@@ -85,7 +85,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   ConsumerJobConfig config_;
   bus::Consumer& consumer_;
   BatchBuilderFactory factory_;
-  BatchSink& sink_;
+  BatchTarget& sink_;
   MetricsRegistry& metrics_;
   mutable std::mutex partitions_mutex_;  // guards the map for status(); entries are used by the consumer thread
   std::map<bus::PartitionRef, std::shared_ptr<Partition>> partitions_;
