@@ -72,7 +72,7 @@ void append_number(std::string& out, double v) {
 
 void append_graph_item(std::string& out, const MetricPoint& m, const ItemOptions& options) {
   const std::int32_t step = std::max(m.step, options.min_step);
-  const bool gauge = m.counter_type == falcon::CounterType::gauge;
+  const bool gauge = m.counter_type == MetricCounterType::gauge;
   out += "{\"endpoint\":";
   append_json_string(out, m.endpoint);
   out += ",\"metric\":";
@@ -104,7 +104,7 @@ void append_judge_item(std::string& out, const MetricPoint& m, const ItemOptions
   out += "\",\"timestamp\":";
   append_int(out, align_down(m.timestamp, step));
   out += ",\"judgeType\":\"";
-  out += falcon::to_string(m.counter_type);
+  out += to_string(m.counter_type);
   out += "\",\"tags\":";
   append_tags_object(out, m.tags);
   out += '}';

@@ -6,19 +6,12 @@
 #include <string>
 #include <string_view>
 
-#include "decoders/falcon.hpp"
+#include "core/metric_record.hpp"
 
 namespace sluice::sinks {
 
-// A metric point as the outlet routes it; views point into the record it came from.
-struct MetricPoint {
-  std::string_view endpoint, metric;  // Graphite: the path in `metric`, endpoint empty
-  std::string_view tags;              // "k=v,k=v" sorted by key, as in the series key
-  double value = 0;
-  std::int64_t timestamp = 0;
-  std::int32_t step = 0;
-  falcon::CounterType counter_type = falcon::CounterType::gauge;
-};
+// The outlet converts decoded bus records (views into the message) straight into items.
+using MetricPoint = MetricView;
 
 struct ItemOptions {
   std::int32_t min_step = 30;  // Open-Falcon's minStep: smaller steps are raised to it

@@ -16,7 +16,15 @@ namespace sluice::sinks {
 namespace {
 
 using namespace std::chrono_literals;
-using falcon::CounterType;
+using CounterType = MetricCounterType;
+
+MetricPoint point(std::string_view endpoint, std::string_view metric, std::string_view tags, double value,
+                  std::int64_t timestamp, std::int32_t step, CounterType type) {
+  MetricPoint p;
+  p.endpoint = endpoint, p.metric = metric, p.tags = tags, p.value = value, p.timestamp = timestamp, p.step = step;
+  p.counter_type = type;
+  return p;
+}
 
 std::string params_of(const std::vector<MetricPoint>& points, bool graph, const ItemOptions& options = {}) {
   std::string out = "[[";
@@ -34,9 +42,9 @@ TEST(FalconBackends, GraphItemsArriveConvertedAsTheSpecSays) {
   testing::FalconPeer peer(dir.path());
   JsonRpcClient client({peer.address()});
   const std::vector<MetricPoint> points{
-      {"host-1", "cpu.idle", "", 12.5, 1'700'000'017, 60, CounterType::gauge},
-      {"host-2", "net.if.in.bytes", "iface=eth0,role=edge", 123456789, 1'700'000'017, 10, CounterType::counter},
-      {"host \"3\"", "disk.io", "dev=sda", 0.25, 1'700'000'045, 30, CounterType::derive},
+      point("host-1", "cpu.idle", "", 12.5, 1'700'000'017, 60, CounterType::gauge),
+      point("host-2", "net.if.in.bytes", "iface=eth0,role=edge", 123456789, 1'700'000'017, 10, CounterType::counter),
+      point("host \"3\"", "disk.io", "dev=sda", 0.25, 1'700'000'045, 30, CounterType::derive),
   };
   std::string result;
   ASSERT_EQ(client.call("Graph.Send", params_of(points, true), &result), "");
@@ -74,8 +82,8 @@ TEST(FalconBackends, JudgeItemsArriveConvertedAsTheSpecSays) {
   testing::FalconPeer peer(dir.path());
   JsonRpcClient client({peer.address()});
   const std::vector<MetricPoint> points{
-      {"host-1", "cpu.idle", "a=1", 99.5, 1'700'000'017, 10, CounterType::gauge},
-      {"host-1", "net.if.in.bytes", "", 42, 1'700'000'017, 60, CounterType::counter},
+      point("host-1", "cpu.idle", "a=1", 99.5, 1'700'000'017, 10, CounterType::gauge),
+      point("host-1", "net.if.in.bytes", "", 42, 1'700'000'017, 60, CounterType::counter),
   };
   ASSERT_EQ(client.call("Judge.Send", params_of(points, false)), "");
   std::vector<nlohmann::json> items;
@@ -165,8 +173,9 @@ TEST(FalconBackends, ASpooledQueueDeliversInOrderOnceTheGraphReturns) {
     ItemBatch batch;
     for (int i = 0; i < 100; ++i) {
       std::string item;
-      append_graph_item(item, {"host-1", "seq", "", double(b * 100 + i), 1'700'000'000 + 60 * (b * 100 + i), 60,
-                               CounterType::gauge},
+      append_graph_item(item,
+                        point("host-1", "seq", "", double(b * 100 + i), 1'700'000'000 + 60 * (b * 100 + i), 60,
+                              CounterType::gauge),
                         {});
       batch.add(item);
     }
