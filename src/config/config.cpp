@@ -102,6 +102,10 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
     f.finish();
   }
+  if (r.has("metrics")) {
+    auto m = r.child("metrics");
+    o.metrics = sinks::parse_metric_router_config(m);
+  }
   r.finish();
   return o;
 }
@@ -113,6 +117,9 @@ std::string Config::topic_for(SourceKind kind) const {
   switch (kind) {
     case SourceKind::netflow:
     case SourceKind::sflow: return prefix + "flows";
+    // One topic for both, so one outlet job routes every metric.
+    case SourceKind::falcon:
+    case SourceKind::graphite: return prefix + "metrics";
     default: return prefix + to_string(kind);
   }
 }

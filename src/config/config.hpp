@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/envelope.hpp"
+#include "sinks/metric_router_config.hpp"
 
 namespace sluice::config {
 
@@ -95,6 +96,7 @@ struct OutletConfig {
   SinkConfig sink;
   std::string dead_letter_dir;
   FlowsConfig flows;
+  std::optional<sinks::MetricRouterConfig> metrics;  // set: the outlet routes the metrics topic
 };
 
 struct Config {

@@ -1,5 +1,7 @@
 #include "config/reader.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -267,6 +269,31 @@ std::map<std::string, std::string> ConfigReader::string_map(const std::string& k
     auto text = substitute_env(kv.second.Scalar(), &err);
     if (!err.empty()) error(key + "." + name, err);
     else out[name] = text;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ConfigReader::string_map_or_json(const std::string& key) {
+  if (!has(key) || !node_[key].IsScalar()) return string_map(key);
+  seen_.insert(key);
+  std::map<std::string, std::string> out;
+  std::string err;
+  const auto text = substitute_env(node_[key].Scalar(), &err);
+  if (!err.empty()) {
+    error(key, err);
+    return out;
+  }
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error(key, "expected a mapping, or a JSON object such as {\"graph-00\":\"127.0.0.1:6070\"}; got \"" + text + "\"");
+    return out;
+  }
+  for (const auto& [name, value] : j.items()) {
+    if (!value.is_string()) {
+      error(key + "." + name, "expected a string");
+      continue;
+    }
+    out[name] = value.get<std::string>();
   }
   return out;
 }
