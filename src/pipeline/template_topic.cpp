@@ -14,6 +14,7 @@ namespace sluice::pipeline {
 namespace {
 
 constexpr int kMetadataTimeoutMs = 10'000;
+constexpr int kCreateTimeoutMs = 5'000;
 
 struct NewTopicDeleter {
   void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
@@ -61,12 +62,15 @@ void create_compacted_topic(rd_kafka_t* rk, const bus::KafkaConfig& config, cons
   rd_kafka_NewTopic_set_config(request.get(), "cleanup.policy", "compact");
   std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> options(
       rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
-  rd_kafka_AdminOptions_set_operation_timeout(options.get(), config.admin_timeout_ms, err, sizeof err);
-  rd_kafka_AdminOptions_set_request_timeout(options.get(), config.admin_timeout_ms, err, sizeof err);
+  // Bounded apart from the flow topics: the outlet can run without this topic, so it should not wait
+  // long on a cluster that will not create it.
+  const int timeout_ms = std::min(config.admin_timeout_ms, kCreateTimeoutMs);
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, err, sizeof err);
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err, sizeof err);
   bus::kafka::QueuePtr queue(rd_kafka_queue_new(rk));
   rd_kafka_NewTopic_t* requests[] = {request.get()};
   rd_kafka_CreateTopics(rk, requests, 1, options.get(), queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), config.admin_timeout_ms * 2));
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), timeout_ms + 1000));
   if (!event) {
     throw std::runtime_error(fmt::format("flow templates: no answer from Kafka brokers {} while creating topic {}; {}",
                                          config.brokers, topic, advice));
