@@ -319,31 +319,35 @@ bool TemplateCache::restore(std::string_view bytes) {
 
 std::vector<TemplateCache::EntryBytes> TemplateCache::entries() const {
   std::vector<EntryBytes> out;
-  const auto value = [](auto&& write) {
+  const auto entry_writer = [] {
     Writer w;
     w.u8(kEntryFormat);
-    write(w);
-    return w.take();
+    return w;
   };
   std::shared_lock lock(mutex_);
   for (const auto& [addr, st] : exporters_) {
     for (const auto& [key, entry] : st.templates) {
       const auto version = static_cast<std::uint16_t>(key >> 48);
       const auto domain = static_cast<std::uint32_t>(key >> 16);
-      out.push_back({template_entry_key(addr, version, domain, static_cast<std::uint16_t>(key)),
-                     value([&](Writer& w) { write_template(w, addr, key, *entry.tpl); })});
+      Writer w = entry_writer();
+      write_template(w, addr, key, *entry.tpl);
+      out.push_back({template_entry_key(addr, version, domain, static_cast<std::uint16_t>(key)), w.take()});
     }
     for (const auto& [key, rate] : st.samplers) {
       const auto& [version, domain, has, id] = key;
-      out.push_back({sampler_entry_key(addr, version, domain, has, id),
-                     value([&](Writer& w) { write_sampler(w, addr, version, domain, has, id, rate); })});
+      Writer w = entry_writer();
+      write_sampler(w, addr, version, domain, has, id, rate);
+      out.push_back({sampler_entry_key(addr, version, domain, has, id), w.take()});
     }
     if (st.exporter_rate) {
-      out.push_back({rate_entry_key(addr), value([&](Writer& w) { write_rate(w, addr, st.exporter_rate); })});
+      Writer w = entry_writer();
+      write_rate(w, addr, st.exporter_rate);
+      out.push_back({rate_entry_key(addr), w.take()});
     }
     for (const auto& [key, ms] : st.init_times) {
-      out.push_back({init_entry_key(addr, key.first, key.second),
-                     value([&](Writer& w) { write_init(w, addr, key.first, key.second, ms); })});
+      Writer w = entry_writer();
+      write_init(w, addr, key.first, key.second, ms);
+      out.push_back({init_entry_key(addr, key.first, key.second), w.take()});
     }
   }
   return out;
