@@ -170,8 +170,9 @@ class TemplateTopic::Impl {
   void poll(const Handler& handler, std::chrono::milliseconds wait) {
     MessagePtr m(rd_kafka_consume_queue(queue_.get(), static_cast<int>(wait.count())));
     // Then whatever else is already here, bounded so a long backlog still lets the caller do its work.
-    for (int i = 0; m && i < 10'000; ++i) {
+    for (int handled = 0; m;) {
       handle(*m, handler);
+      if (++handled == 10'000) break;
       m.reset(rd_kafka_consume_queue(queue_.get(), 0));
     }
   }

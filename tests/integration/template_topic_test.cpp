@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -110,6 +111,42 @@ TEST(TemplateTopic, OutletsShareTemplatesRatesAndWithdrawals) {
   ASSERT_TRUE(from_file.load(std::filesystem::path(dir.path()) / "b"));
   EXPECT_EQ(from_file.template_count(), 1u);
   EXPECT_EQ(from_file.sampling_rate(exporter, 9, 3, std::nullopt), 512u);
+}
+
+// Many exporters: a new outlet still reads the whole topic before consuming flows. Prints the time.
+TEST(TemplateTopic, ANewOutletReadsTwentyThousandTemplatesAtStart) {
+  MockKafka kafka(3, {{kTopic, 1}});
+  testing::TempDir dir("sluice-template-topic-many");
+  constexpr std::uint32_t kExporters = 4000, kPerExporter = 5;
+  constexpr std::uint64_t kTemplates = std::uint64_t{kExporters} * kPerExporter;
+  {
+    Outlet a(kafka, dir, "a");
+    for (std::uint32_t e = 0; e < kExporters; ++e) {
+      for (std::uint16_t id = 256; id < 256 + kPerExporter; ++id) {
+        a.cache.add_template(ip6_from_v4(0x0a000000 + e), 10, e, id, fields({1, 2, 8, 12, id}), 0);
+      }
+    }
+    ASSERT_TRUE(eventually([&] { return a.metrics.counter_total("flow_template_topic_published_total") == kTemplates; }, 60s));
+    a.store->stop();
+    EXPECT_EQ(a.metrics.counter_total("flow_template_topic_publish_errors_total"), 0u);
+    EXPECT_EQ(a.metrics.counter_total("kafka_produced_total"), kTemplates);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  Outlet c(kafka, dir, "c");
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  EXPECT_EQ(c.cache.template_count(), kTemplates);
+  EXPECT_EQ(c.metrics.counter_total("flow_template_topic_received_total"), kTemplates);
+  std::printf("template topic: a new outlet read %llu templates in %lld ms before consuming flows\n",
+              static_cast<unsigned long long>(kTemplates), static_cast<long long>(took.count()));
+  const auto saved = std::chrono::steady_clock::now();
+  c.store->stop();  // writes them all to its data directory
+  std::printf("template file: %llu templates saved in %lld ms (%ju bytes)\n", static_cast<unsigned long long>(kTemplates),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - saved)
+                                         .count()),
+              static_cast<std::uintmax_t>(std::filesystem::file_size(std::filesystem::path(dir.path()) / "c" /
+                                                                      TemplateCache::kFileName)));
+  EXPECT_LT(took, 20s);
 }
 
 TEST(TemplateTopic, ATopicThatCannotBeCreatedLeavesTheDataDirectoryStoreWorking) {
