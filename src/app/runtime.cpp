@@ -14,6 +14,7 @@
 #include "pipeline/consumer_job.hpp"
 #include "pipeline/flow_batch_builder.hpp"
 #include "pipeline/metric_batch_builder.hpp"
+#include "pipeline/template_store.hpp"
 #include "sinks/chdb_store.hpp"
 #include "sinks/clickhouse_http_store.hpp"
 #include "sinks/flow_tables.hpp"
@@ -33,6 +34,7 @@ struct Runtime::Parts {
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
+  std::unique_ptr<pipeline::TemplateStore> template_store;  // after flow_decoding: it holds its cache
   std::unique_ptr<pipeline::BatchSink> sink;
   std::vector<std::unique_ptr<bus::Consumer>> consumers;
   std::vector<std::unique_ptr<pipeline::ConsumerJob>> jobs;
@@ -108,6 +110,19 @@ void Runtime::start_outlet() {
   start_store();
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
                                                                    parts_->tail.get());
+  parts_->flow_decoding->sflow_options = SflowOptions{out.flows.sflow.decode_vxlan, out.flows.sflow.vxlan_port};
+  // Templates are known before the first flow is consumed: a restarted or new outlet decodes at once.
+  pipeline::TemplateStoreConfig templates;
+  templates.dir = std::filesystem::path(config_.data_dir) / "flows";
+  templates.save_interval = out.flows.templates.save_interval;
+  templates.catch_up_timeout = out.flows.templates.catch_up_timeout;
+  if (config_.bus.kafka) {
+    templates.kafka = kafka_config(*config_.bus.kafka);
+    templates.topic = config_.bus.kafka->topic_prefix + "flow-templates";
+  }
+  parts_->template_store =
+      std::make_unique<pipeline::TemplateStore>(parts_->flow_decoding->templates, std::move(templates), metrics_);
+  parts_->template_store->start();
   pipeline::BatchSinkPolicy policy;
   policy.parallel_inserts = out.sink.parallel_inserts;
   policy.max_pending_batches = out.sink.max_pending_batches;
@@ -250,6 +265,7 @@ bool Runtime::stop() {
   for (auto& c : parts_->consumers) c->stop();
   for (auto& t : parts_->consumer_threads) t.join();
   parts_->consumer_threads.clear();
+  if (parts_->template_store) parts_->template_store->stop();  // after the consumers: the last templates are saved
   if (parts_->sink) {
     const auto before = parts_->sink->pending();
     parts_->sink->stop(deadline);

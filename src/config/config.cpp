@@ -100,6 +100,18 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto f = r.child("flows");
     o.flows.optional_columns = f.string_list("optional_columns");
     o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
+    {
+      auto sf = f.child("sflow");
+      o.flows.sflow.decode_vxlan = sf.boolean("decode_vxlan", o.flows.sflow.decode_vxlan);
+      o.flows.sflow.vxlan_port = static_cast<std::uint16_t>(sf.integer("vxlan_port", o.flows.sflow.vxlan_port, 1, 65535));
+      sf.finish();
+    }
+    {
+      auto t = f.child("templates");
+      o.flows.templates.save_interval = t.duration("save_interval", o.flows.templates.save_interval);
+      o.flows.templates.catch_up_timeout = t.duration("catch_up_timeout", o.flows.templates.catch_up_timeout);
+      t.finish();
+    }
     f.finish();
   }
   if (r.has("metrics")) {

@@ -82,9 +82,23 @@ struct SinkConfig {
   milliseconds retry_max{30'000};
 };
 
+struct SflowDecodeConfig {
+  bool decode_vxlan = false;  // describe the packet inside VXLAN rather than the tunnel
+  std::uint16_t vxlan_port = 4789;
+};
+
+struct FlowTemplatesConfig {
+  // The template file (<data_dir>/flows/flow-templates.bin) is written at most this often.
+  milliseconds save_interval{2000};
+  // Distributed mode: how long a starting outlet reads the template topic before consuming flows.
+  milliseconds catch_up_timeout{10'000};
+};
+
 struct FlowsConfig {
   std::vector<std::string> optional_columns;
   std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
+  SflowDecodeConfig sflow;
+  FlowTemplatesConfig templates;
 };
 
 struct OutletConfig {
