@@ -19,6 +19,8 @@
 #include "sinks/clickhouse_http_store.hpp"
 #include "sinks/flow_tables.hpp"
 #include "sinks/metric_router.hpp"
+#include "sources/falcon_receivers.hpp"
+#include "sources/graphite_receiver.hpp"
 #include "sources/udp_source.hpp"
 
 namespace sluice::app {
@@ -30,6 +32,10 @@ struct Runtime::Parts {
   std::unique_ptr<bus::KafkaProducer> kafka_producer;
   bus::Producer* producer = nullptr;
   std::vector<std::unique_ptr<UdpSource>> sources;
+  std::unique_ptr<FalconHttpReceiver> falcon_http;
+  std::unique_ptr<FalconRpcReceiver> falcon_rpc;
+  std::unique_ptr<FalconSocketReceiver> falcon_socket;
+  std::unique_ptr<GraphiteReceiver> graphite;
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
@@ -204,6 +210,44 @@ void Runtime::start_inlet() {
   };
   add(config_.inlet.netflow, "netflow", SourceKind::netflow);
   add(config_.inlet.sflow, "sflow", SourceKind::sflow);
+
+  const auto tcp = [&](const config::TcpMetricListener& l, SourceKind kind) {
+    FalconTcpConfig c;
+    c.listen = l.listen;
+    c.max_message = l.max_message;
+    c.idle_timeout = l.idle_timeout;
+    c.workers = l.workers;
+    c.max_connections = l.max_connections;
+    c.topic = config_.topic_for(kind);
+    return c;
+  };
+  if (const auto& f = config_.inlet.falcon) {
+    if (f->http) {
+      FalconHttpConfig c;
+      c.listen = f->http->listen;
+      c.max_body = f->http->max_body;
+      c.idle_timeout = f->http->idle_timeout;
+      c.threads = f->http->threads;
+      c.topic = config_.topic_for(SourceKind::falcon);
+      parts_->falcon_http = std::make_unique<FalconHttpReceiver>(c, *parts_->producer, metrics_);
+      parts_->falcon_http->start();
+    }
+    if (f->rpc) {
+      parts_->falcon_rpc = std::make_unique<FalconRpcReceiver>(tcp(*f->rpc, SourceKind::falcon), *parts_->producer, metrics_);
+      parts_->falcon_rpc->start();
+    }
+    if (f->socket) {
+      parts_->falcon_socket =
+          std::make_unique<FalconSocketReceiver>(tcp(*f->socket, SourceKind::falcon), *parts_->producer, metrics_);
+      parts_->falcon_socket->start();
+    }
+  }
+  if (const auto& g = config_.inlet.graphite) {
+    const auto t = tcp(*g, SourceKind::graphite);
+    GraphiteReceiverConfig c{t.listen, t.max_message, t.idle_timeout, t.max_connections, t.workers, t.topic};
+    parts_->graphite = std::make_unique<GraphiteReceiver>(c, *parts_->producer, metrics_);
+    parts_->graphite->start();
+  }
 }
 
 void Runtime::start() {
@@ -218,7 +262,9 @@ void Runtime::start() {
 
   if (config_.bus.kafka) {
     std::vector<std::string> topics{config_.topic_for(SourceKind::netflow)};
-    if (config_.outlet && config_.outlet->metrics) topics.push_back(config_.topic_for(SourceKind::falcon));
+    if (config_.inlet.falcon || config_.inlet.graphite || (config_.outlet && config_.outlet->metrics)) {
+      topics.push_back(config_.topic_for(SourceKind::falcon));
+    }
     bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
   } else {
     parts_->memory_bus = std::make_unique<bus::MemoryBus>(
@@ -255,6 +301,10 @@ bool Runtime::stop() {
   spdlog::info("shutting down: stopping sources, then draining the bus and the sinks (up to {} s)",
                config_.shutdown_timeout.count() / 1000);
   for (auto& s : parts_->sources) s->stop();
+  if (parts_->falcon_http) parts_->falcon_http->stop();
+  if (parts_->falcon_rpc) parts_->falcon_rpc->stop();
+  if (parts_->falcon_socket) parts_->falcon_socket->stop();
+  if (parts_->graphite) parts_->graphite->stop();
   if (parts_->kafka_producer) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (auto undelivered = parts_->kafka_producer->flush(std::max(left, std::chrono::milliseconds(0)))) {
@@ -283,6 +333,10 @@ nlohmann::json Runtime::status() const {
   j["role"] = role_ == Role::all_in_one ? "run" : role_ == Role::inlet ? "inlet" : "outlet";
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& s : parts_->sources) sources.push_back(s->status());
+  if (parts_->falcon_http) sources.push_back(parts_->falcon_http->status());
+  if (parts_->falcon_rpc) sources.push_back(parts_->falcon_rpc->status());
+  if (parts_->falcon_socket) sources.push_back(parts_->falcon_socket->status());
+  if (parts_->graphite) sources.push_back(parts_->graphite->status());
   j["sources"] = std::move(sources);
   nlohmann::json jobs = nlohmann::json::array();
   for (const auto& job : parts_->jobs) jobs.push_back(job->status());

@@ -26,6 +26,54 @@ std::optional<UdpListener> read_udp(ConfigReader& parent, const std::string& key
   return l;
 }
 
+std::optional<TcpMetricListener> read_tcp_metric(ConfigReader& parent, const std::string& key, const char* size_key,
+                                                 std::uint64_t default_size) {
+  if (!parent.has(key)) {
+    parent.child(key);
+    return std::nullopt;
+  }
+  auto r = parent.child(key);
+  TcpMetricListener l;
+  l.listen = r.listen_address("listen", "");
+  if (l.listen.empty() && !r.has("listen")) r.error("listen", "required: the host:port to accept connections on");
+  l.max_message = r.size(size_key, default_size);
+  if (l.max_message < 64 || l.max_message > (1ull << 30)) r.error(size_key, "must be within 64 bytes..1GiB");
+  l.idle_timeout = r.duration("idle_timeout", l.idle_timeout);
+  if (l.idle_timeout.count() <= 0) r.error("idle_timeout", "must be positive");
+  l.workers = static_cast<int>(r.integer("workers", l.workers, 1, 64));
+  l.max_connections = static_cast<int>(r.integer("max_connections", l.max_connections, 1, 1'000'000));
+  r.finish();
+  return l;
+}
+
+std::optional<FalconInletConfig> read_falcon(ConfigReader& parent) {
+  if (!parent.has("falcon")) {
+    parent.child("falcon");
+    return std::nullopt;
+  }
+  auto r = parent.child("falcon");
+  FalconInletConfig f;
+  if (r.has("http")) {
+    auto h = r.child("http");
+    FalconHttpListener l;
+    l.listen = h.listen_address("listen", "");
+    if (l.listen.empty() && !h.has("listen")) h.error("listen", "required: the host:port for POST /api/push");
+    l.max_body = h.size("max_body", l.max_body);
+    if (l.max_body < 64) h.error("max_body", "must be at least 64 bytes");
+    l.idle_timeout = h.duration("idle_timeout", l.idle_timeout);
+    if (l.idle_timeout.count() < 1000) h.error("idle_timeout", "must be at least 1s");
+    l.threads = static_cast<int>(h.integer("threads", l.threads, 1, 1024));
+    h.finish();
+    f.http = l;
+  } else {
+    r.child("http");
+  }
+  f.rpc = read_tcp_metric(r, "rpc", "max_object", 16ull << 20);
+  f.socket = read_tcp_metric(r, "socket", "max_line", 8 * 1024);
+  r.finish();
+  return f;
+}
+
 KafkaBusConfig read_kafka(ConfigReader r) {
   KafkaBusConfig k;
   k.brokers = r.string("brokers", "");
@@ -129,7 +177,7 @@ std::string Config::topic_for(SourceKind kind) const {
   switch (kind) {
     case SourceKind::netflow:
     case SourceKind::sflow: return prefix + "flows";
-    // One topic for both, so one outlet job routes every metric.
+    // One topic for both, so one outlet job routes every metric; the envelope kind tells them apart.
     case SourceKind::falcon:
     case SourceKind::graphite: return prefix + "metrics";
     default: return prefix + to_string(kind);
@@ -158,6 +206,8 @@ Config parse_config(const std::string& yaml_text) {
     auto in = root.child("inlet");
     c.inlet.netflow = read_udp(in, "netflow");
     c.inlet.sflow = read_udp(in, "sflow");
+    c.inlet.falcon = read_falcon(in);
+    c.inlet.graphite = read_tcp_metric(in, "graphite", "max_line", 8 * 1024);
     in.finish();
   }
   {

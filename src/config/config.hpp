@@ -22,10 +22,34 @@ struct UdpListener {
   int batch = 64;
 };
 
+// A TCP metric receiver (Graphite plaintext, Open-Falcon line socket or JSON-RPC).
+struct TcpMetricListener {
+  std::string listen;
+  std::uint64_t max_message = 8 * 1024;  // graphite/socket: max_line; rpc: max_object
+  milliseconds idle_timeout{5 * 60'000};
+  int workers = 1;
+  int max_connections = 4096;
+};
+
+struct FalconHttpListener {
+  std::string listen;
+  std::uint64_t max_body = 32ull << 20;
+  milliseconds idle_timeout{60'000};
+  int threads = 8;
+};
+
+struct FalconInletConfig {
+  std::optional<FalconHttpListener> http;
+  std::optional<TcpMetricListener> rpc;
+  std::optional<TcpMetricListener> socket;
+};
+
 struct InletConfig {
   std::optional<UdpListener> netflow;
   std::optional<UdpListener> sflow;
-  bool empty() const { return !netflow && !sflow; }
+  std::optional<FalconInletConfig> falcon;
+  std::optional<TcpMetricListener> graphite;
+  bool empty() const { return !netflow && !sflow && !falcon && !graphite; }
 };
 
 struct MemoryBusConfig {
@@ -122,7 +146,7 @@ struct Config {
   BusConfig bus;
   std::optional<OutletConfig> outlet;
 
-  // Kafka topic carrying a kind of envelope ("sluice-flows").
+  // Kafka topic carrying a kind of envelope ("sluice-flows"; Open-Falcon and Graphite share "sluice-metrics").
   std::string topic_for(SourceKind kind) const;
 };
 

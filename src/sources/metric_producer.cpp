@@ -9,6 +9,14 @@ std::uint64_t unix_now_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
+std::string log_sample(std::string_view text, std::size_t max) {
+  std::string out(text.substr(0, max));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
+  return out;
+}
+
 void sorted_tags(const falcon::MetricValue& v, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < v.tag_count; ++i) {
@@ -51,6 +59,56 @@ MetricProduceResult MetricProducer::produce(const falcon::MetricValue& v, const 
   m.metric = v.metric;
   m.tags = tags_;
   return produce(m, from, received_ns);
+}
+
+ReceiverCounters::ReceiverCounters(MetricsRegistry& metrics, const std::string& receiver,
+                                   std::span<const char* const> invalid_reasons,
+                                   std::span<const char* const> bad_request_reasons)
+    : invalid_names_(invalid_reasons.begin(), invalid_reasons.end()),
+      bad_request_names_(bad_request_reasons.begin(), bad_request_reasons.end()) {
+  const Labels l{{"receiver", receiver}};
+  auto with = [&](const char* key, const char* value) {
+    Labels out = l;
+    out.emplace_back(key, value);
+    return out;
+  };
+  received_ = &metrics.counter("inlet_metrics_received_total", "Metric values received, valid or not", l);
+  for (const char* r : invalid_names_) {
+    invalid_.push_back(&metrics.counter("inlet_metrics_invalid_total", "Metric values refused, by reason", with("reason", r)));
+  }
+  for (const char* r : bad_request_names_) {
+    bad_requests_.push_back(&metrics.counter("inlet_metrics_bad_requests_total",
+                                             "Requests, bodies or RPC objects refused whole, by reason", with("reason", r)));
+  }
+  const char* drop_help = "Valid metric values the bus refused (dropped), by reason";
+  drops_full_ = &metrics.counter("inlet_metrics_produce_drops_total", drop_help, with("reason", "full"));
+  drops_error_ = &metrics.counter("inlet_metrics_produce_drops_total", drop_help, with("reason", "error"));
+}
+
+bool ReceiverCounters::count(MetricProduceResult r, std::size_t too_long_reason) {
+  switch (r) {
+    case MetricProduceResult::ok: return true;
+    case MetricProduceResult::full: drops_full_->inc(); return false;
+    case MetricProduceResult::error: drops_error_->inc(); return false;
+    case MetricProduceResult::too_long: invalid(too_long_reason).inc(); return false;
+  }
+  return false;
+}
+
+nlohmann::json ReceiverCounters::status() const {
+  nlohmann::json j;
+  j["received"] = received_->value();
+  nlohmann::json invalid = nlohmann::json::object();
+  for (std::size_t i = 0; i < invalid_.size(); ++i) invalid[invalid_names_[i]] = invalid_[i]->value();
+  j["invalid"] = std::move(invalid);
+  if (!bad_requests_.empty()) {
+    nlohmann::json bad = nlohmann::json::object();
+    for (std::size_t i = 0; i < bad_requests_.size(); ++i) bad[bad_request_names_[i]] = bad_requests_[i]->value();
+    j["bad_requests"] = std::move(bad);
+  }
+  j["dropped_bus_full"] = drops_full_->value();
+  j["dropped_bus_error"] = drops_error_->value();
+  return j;
 }
 
 }  // namespace sluice

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "bus/bus.hpp"
 #include "core/envelope.hpp"
 #include "core/metric_record.hpp"
+#include "core/metrics.hpp"
 #include "decoders/falcon.hpp"
 
 namespace sluice {
@@ -43,5 +46,33 @@ class MetricProducer {
 void sorted_tags(const falcon::MetricValue& v, std::string& out);
 
 std::uint64_t unix_now_ns();
+
+// Up to `max` bytes of received input for a log line, with control and non-ASCII bytes as '?'.
+std::string log_sample(std::string_view text, std::size_t max = 120);
+
+// The counters every metric receiver keeps (label receiver=<name>): inlet_metrics_received_total
+// (values seen, valid or not), inlet_metrics_invalid_total{reason}, inlet_metrics_produce_drops_total
+// {reason=full|error} (valid values the bus refused), inlet_metrics_bad_requests_total (bodies or
+// objects refused whole, {reason}).
+class ReceiverCounters {
+ public:
+  ReceiverCounters(MetricsRegistry& metrics, const std::string& receiver, std::span<const char* const> invalid_reasons,
+                   std::span<const char* const> bad_request_reasons = {});
+  Counter& received() { return *received_; }
+  Counter& invalid(std::size_t reason) { return *invalid_.at(reason); }
+  Counter& bad_request(std::size_t reason) { return *bad_requests_.at(reason); }
+  // Counts a produce result other than ok; true when the value is on the bus.
+  bool count(MetricProduceResult r, std::size_t too_long_reason);
+  std::uint64_t drops() const { return drops_full_->value() + drops_error_->value(); }
+  nlohmann::json status() const;
+
+ private:
+  std::vector<const char*> invalid_names_, bad_request_names_;
+  Counter* received_;
+  std::vector<Counter*> invalid_;
+  std::vector<Counter*> bad_requests_;
+  Counter* drops_full_;
+  Counter* drops_error_;
+};
 
 }  // namespace sluice

@@ -1,0 +1,372 @@
+// Open-Falcon receivers against real clients: a Go net/rpc/jsonrpc client, an HTTP client and plain
+// TCP clients; what they send arrives on the bus as exact metric records, and bad input is counted.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "../fixtures/process.hpp"
+#include "bus/memory_bus.hpp"
+#include "core/metrics.hpp"
+#include "metric_receiver_support.hpp"
+#include "sources/falcon_receivers.hpp"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BusMetric;
+using testing::BusReader;
+using testing::TcpClient;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::map<std::string, BusMetric> by_key(const std::vector<BusMetric>& all) {
+  std::map<std::string, BusMetric> m;
+  for (const auto& b : all) m[b.key] = b;
+  return m;
+}
+
+FalconTcpConfig tcp_config(std::chrono::milliseconds idle = 60s) {
+  FalconTcpConfig c;
+  c.listen = "127.0.0.1:0";
+  c.max_message = 64 * 1024;
+  c.idle_timeout = idle;
+  c.topic = "sluice-metrics";
+  return c;
+}
+
+// Open-Falcon's agent side, standard library only: the same structs and calls as its transfer client.
+constexpr const char* kGoClient = R"GO(package main
+
+import (
+	"fmt"
+	"net/rpc/jsonrpc"
+	"os"
+	"strings"
+)
+
+type MetricValue struct {
+	Endpoint  string      `json:"endpoint"`
+	Metric    string      `json:"metric"`
+	Value     interface{} `json:"value"`
+	Step      int64       `json:"step"`
+	Type      string      `json:"counterType"`
+	Tags      string      `json:"tags"`
+	Timestamp int64       `json:"timestamp"`
+}
+
+type TransferResponse struct {
+	Message string
+	Total   int
+	Invalid int
+	Latency int64
+}
+
+type NullRpcRequest struct{}
+
+type SimpleRpcResponse struct {
+	Code int `json:"code"`
+}
+
+func main() {
+	client, err := jsonrpc.Dial("tcp", os.Args[1])
+	if err != nil {
+		fmt.Println("dial error:", err)
+		os.Exit(1)
+	}
+	defer client.Close()
+	long := strings.Repeat("m", 511)
+	values := []*MetricValue{
+		{"host1", "cpu.idle", 12.5, 60, "GAUGE", "b=2, a = 1", 1700000000},
+		{"host2", "net.if.in.bytes", "1e3", 30, "COUNTER", "", 0},
+		{"host3", "disk.io", 7, 10, "DERIVE", "iface=eth0", 1700000100},
+		nil,
+		{"host1", "kernel.hostname", 1, 60, "GAUGE", "", 1700000000},
+		{"host1", "", 1, 60, "GAUGE", "", 1700000000},
+		{"", "cpu.idle", 1, 60, "GAUGE", "", 1700000000},
+		{"host1", "cpu.idle", 1, 60, "SOMETHING", "", 1700000000},
+		{"host1", "cpu.idle", "", 60, "GAUGE", "", 1700000000},
+		{"host1", "cpu.idle", 1, 0, "GAUGE", "", 1700000000},
+		{"host1", long, 1, 60, "GAUGE", "", 1700000000},
+		{"host1", "cpu.idle", "abc", 60, "GAUGE", "", 1700000000},
+	}
+	var resp TransferResponse
+	if err := client.Call("Transfer.Update", values, &resp); err != nil {
+		fmt.Println("update error:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("update message=%s total=%d invalid=%d\n", resp.Message, resp.Total, resp.Invalid)
+	var ping SimpleRpcResponse
+	ping.Code = 7
+	if err := client.Call("Transfer.Ping", NullRpcRequest{}, &ping); err != nil {
+		fmt.Println("ping error:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("ping code=%d\n", ping.Code)
+	err = client.Call("Transfer.Nope", NullRpcRequest{}, &ping)
+	fmt.Printf("unknown error=%v\n", err)
+	var again TransferResponse
+	if err := client.Call("Transfer.Update", values[:1], &again); err != nil {
+		fmt.Println("second update error:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("again total=%d invalid=%d\n", again.Total, again.Invalid)
+}
+)GO";
+
+TEST(FalconRpc, GoJsonRpcClientGetsOpenFalconRepliesAndExactRecords) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  FalconRpcReceiver rpc(tcp_config(), bus.producer(), metrics);
+  rpc.start();
+  BusReader reader(bus);
+
+  testing::TempDir dir("sluice-go-rpc");
+  testing::write_file(dir / "client.go", kGoClient);
+  const std::map<std::string, std::string> env{{"GOCACHE", dir / "gocache"}, {"HOME", dir.path()},
+                                               {"GO111MODULE", "off"}, {"GOPATH", dir / "gopath"},
+                                               {"GOFLAGS", ""}, {"CGO_ENABLED", "0"}};
+  const auto build = testing::run_command({"go", "build", "-o", dir / "client", dir / "client.go"}, 300s, env);
+  ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
+  const auto before = unix_now();
+  const auto run = testing::run_command({dir / "client", "127.0.0.1:" + std::to_string(rpc.bound_port())}, 60s, env);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("update message=ok total=12 invalid=9\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ping code=0\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("unknown error=rpc: can't find method Transfer.Nope\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("again total=1 invalid=0\n"), std::string::npos) << run.out;
+
+  ASSERT_TRUE(testing::eventually([&] { return reader.size() >= 4; }, 10s));
+  const auto all = reader.all();
+  ASSERT_EQ(all.size(), 4u);
+  for (const auto& t : reader.topics()) EXPECT_EQ(t, "sluice-metrics");
+  const auto got = by_key(all);
+  ASSERT_EQ(got.size(), 3u);
+  const auto& a = got.at("host1/cpu.idle/a=1,b=2");
+  ASSERT_TRUE(a.decoded);
+  EXPECT_EQ(a.kind, SourceKind::falcon);
+  EXPECT_EQ(a.source, "127.0.0.1");
+  EXPECT_EQ(a.origin, MetricOrigin::falcon);
+  EXPECT_EQ(a.endpoint, "host1");
+  EXPECT_EQ(a.metric, "cpu.idle");
+  EXPECT_EQ(a.tags, "a=1,b=2");
+  EXPECT_EQ(a.value, 12.5);
+  EXPECT_EQ(a.step, 60);
+  EXPECT_EQ(a.timestamp, 1'700'000'000);
+  EXPECT_EQ(a.counter_type, MetricCounterType::gauge);
+  const auto& b = got.at("host2/net.if.in.bytes");
+  EXPECT_EQ(b.value, 1000.0);
+  EXPECT_EQ(b.step, 30);
+  EXPECT_EQ(b.counter_type, MetricCounterType::counter);
+  EXPECT_GE(b.timestamp, before);  // 0 → now
+  EXPECT_LE(b.timestamp, unix_now());
+  const auto& c = got.at("host3/disk.io/iface=eth0");
+  EXPECT_EQ(c.value, 7.0);
+  EXPECT_EQ(c.counter_type, MetricCounterType::derive);
+  EXPECT_EQ(c.timestamp, 1'700'000'100);
+
+  const Labels rl{{"receiver", "falcon_rpc"}};
+  auto invalid = [&](const char* reason) {
+    return metrics.counter_value("inlet_metrics_invalid_total", {{"receiver", "falcon_rpc"}, {"reason", reason}});
+  };
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_received_total", rl), 13u);
+  for (const char* r : {"nil_entry", "hostname_metric", "empty_metric", "empty_endpoint", "bad_counter_type",
+                        "empty_value", "bad_step", "too_long", "bad_value"}) {
+    EXPECT_EQ(invalid(r), 1u) << r;
+  }
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_rpc"}, {"reason", "unknown_method"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("inlet_tcp_connections_closed_total", {{"receiver", "falcon_rpc"}, {"reason", "peer"}}), 1u);
+}
+
+TEST(FalconRpc, ObjectsSplitAcrossWritesWithoutNewlinesAndGarbageClosesOnlyThatConnection) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  FalconRpcReceiver rpc(tcp_config(), bus.producer(), metrics);
+  rpc.start();
+  BusReader reader(bus);
+  TcpClient good(rpc.bound_port());
+  TcpClient bad(rpc.bound_port());
+  ASSERT_TRUE(good.connected() && bad.connected());
+
+  const std::string req =
+      R"({"method":"Transfer.Update","params":[[{"endpoint":"e","metric":"m","value":1,"step":60,"counterType":"GAUGE","tags":"","timestamp":1700000000}]],"id":41})"
+      R"({"method":"Transfer.Ping","params":[{}],"id":42})";
+  const auto half = req.size() / 3;
+  ASSERT_TRUE(good.send(req.substr(0, half)));
+  ASSERT_TRUE(good.send(req.substr(half)));
+  const auto replies = good.read_lines(2);
+  const auto nl = replies.find('\n');
+  ASSERT_NE(nl, std::string::npos) << replies;
+  ASSERT_EQ(replies.back(), '\n') << replies;
+  const auto first = nlohmann::json::parse(replies.substr(0, nl));
+  EXPECT_EQ(first["id"], 41);
+  EXPECT_TRUE(first["error"].is_null());
+  EXPECT_EQ(first["result"]["Message"], "ok");
+  EXPECT_EQ(first["result"]["Total"], 1);
+  EXPECT_EQ(first["result"]["Invalid"], 0);
+  EXPECT_TRUE(first["result"]["Latency"].is_number_integer());
+  EXPECT_EQ(replies.substr(nl + 1), "{\"id\":42,\"result\":{\"code\":0},\"error\":null}\n");
+
+  ASSERT_TRUE(bad.send("GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(bad.closed_by_peer());
+  // The other connection is unaffected.
+  ASSERT_TRUE(good.send(R"({"method":"Transfer.Ping","params":[{}],"id":43})"));
+  EXPECT_EQ(good.read_lines(1), "{\"id\":43,\"result\":{\"code\":0},\"error\":null}\n");
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_rpc"}, {"reason", "not_an_object"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("inlet_tcp_connections_closed_total", {{"receiver", "falcon_rpc"}, {"reason", "garbage"}}), 1u);
+  ASSERT_TRUE(testing::eventually([&] { return reader.size() == 1; }, 10s));
+  EXPECT_EQ(reader.all()[0].key, "e/m");
+}
+
+TEST(FalconRpc, OversizedObjectClosesTheConnectionAndIdleConnectionsTimeOut) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  auto config = tcp_config(300ms);
+  config.max_message = 1024;
+  FalconRpcReceiver rpc(config, bus.producer(), metrics);
+  rpc.start();
+  TcpClient big(rpc.bound_port());
+  ASSERT_TRUE(big.send(R"({"method":"Transfer.Update","params":[[)" + std::string(4000, ' ')));
+  EXPECT_TRUE(big.closed_by_peer());
+  EXPECT_EQ(metrics.counter_value("inlet_tcp_connections_closed_total", {{"receiver", "falcon_rpc"}, {"reason", "oversize"}}), 1u);
+
+  TcpClient idle(rpc.bound_port());
+  ASSERT_TRUE(idle.connected());
+  EXPECT_TRUE(idle.closed_by_peer(5s));
+  EXPECT_EQ(metrics.counter_value("inlet_tcp_connections_closed_total", {{"receiver", "falcon_rpc"}, {"reason", "idle"}}), 1u);
+}
+
+TEST(FalconSocket, UpdateLinesBecomeRecordsMalformedAreCountedAndQuitCloses) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  auto config = tcp_config();
+  config.max_message = 256;
+  FalconSocketReceiver socket(config, bus.producer(), metrics);
+  socket.start();
+  BusReader reader(bus);
+  TcpClient client(socket.bound_port());
+  ASSERT_TRUE(client.send("update host1 cpu.idle 1700000000 42.5\n"
+                          "update host1 net.in 1700000060 7 GAUGE heartbeat:120:U:U:30\r\n"
+                          "\n"
+                          "hello there\n"
+                          "update host1 cpu.idle 1700000000 notanumber\n"
+                          "update host1 kernel.hostname 1700000000 1\n"
+                          "update " + std::string(300, 'x') + " m 1 1\n"
+                          "update host2 disk.free 1700000000 1 DERIVE 10\n"
+                          "quit\n"
+                          "update host3 never.read 1700000000 1\n"));
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_EQ(client.read_lines(1, 100ms), "");  // the line socket never replies
+  ASSERT_TRUE(testing::eventually([&] { return reader.size() >= 3; }, 10s));
+  const auto got = by_key(reader.all());
+  ASSERT_EQ(got.size(), 3u);
+  const auto& a = got.at("host1/cpu.idle");
+  EXPECT_EQ(a.value, 42.5);
+  EXPECT_EQ(a.counter_type, MetricCounterType::counter);  // the line protocol's default
+  EXPECT_EQ(a.step, 60);
+  EXPECT_EQ(a.timestamp, 1'700'000'000);
+  EXPECT_EQ(got.at("host1/net.in").step, 30);
+  EXPECT_EQ(got.at("host1/net.in").counter_type, MetricCounterType::gauge);
+  EXPECT_EQ(got.at("host2/disk.free").counter_type, MetricCounterType::derive);
+  EXPECT_EQ(got.at("host2/disk.free").step, 10);
+  auto invalid = [&](const char* reason) {
+    return metrics.counter_value("inlet_metrics_invalid_total", {{"receiver", "falcon_socket"}, {"reason", reason}});
+  };
+  EXPECT_EQ(invalid("unknown_command"), 1u);
+  EXPECT_EQ(invalid("bad_value"), 1u);
+  EXPECT_EQ(invalid("hostname_metric"), 1u);
+  EXPECT_EQ(invalid("line_too_long"), 1u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_received_total", {{"receiver", "falcon_socket"}}), 7u);
+  EXPECT_EQ(metrics.counter_value("inlet_tcp_connections_closed_total", {{"receiver", "falcon_socket"}, {"reason", "quit"}}), 1u);
+}
+
+std::string push_body(int valid, int invalid) {
+  nlohmann::json body = nlohmann::json::array();
+  for (int i = 0; i < valid; ++i) {
+    body.push_back({{"endpoint", "web" + std::to_string(i % 10)}, {"metric", "http.qps"}, {"value", i}, {"step", 60},
+                    {"counterType", "GAUGE"}, {"tags", "idx=" + std::to_string(i)}, {"timestamp", 1'700'000'000}});
+  }
+  for (int i = 0; i < invalid; ++i) {
+    body.push_back({{"endpoint", "web"}, {"metric", "http.qps"}, {"value", 1}, {"step", 60}, {"counterType", "NOPE"}});
+  }
+  return body.dump();
+}
+
+TEST(FalconHttp, PushCountsValidAndInvalidExactlyKeepsAliveAndRefusesOversizedBodies) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  FalconHttpConfig config;
+  config.listen = "127.0.0.1:0";
+  config.max_body = 64 * 1024;
+  config.threads = 2;
+  config.topic = "sluice-metrics";
+  FalconHttpReceiver http(config, bus.producer(), metrics);
+  http.start();
+  BusReader reader(bus);
+
+  httplib::Client client("127.0.0.1", http.bound_port());
+  client.set_keep_alive(true);
+  for (int round = 0; round < 3; ++round) {
+    const auto res = client.Post("/api/push", push_body(100, 7), "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 200) << res->body;
+    const auto j = nlohmann::json::parse(res->body);
+    EXPECT_EQ(j["msg"], "success");
+    EXPECT_EQ(j["data"]["Message"], "ok");
+    EXPECT_EQ(j["data"]["Total"], 107);
+    EXPECT_EQ(j["data"]["Invalid"], 7);
+  }
+  ASSERT_TRUE(testing::eventually([&] { return reader.size() >= 300; }, 10s));
+  const auto all = reader.all();
+  EXPECT_EQ(all.size(), 300u);
+  const auto got = by_key(all);
+  EXPECT_EQ(got.size(), 100u);
+  EXPECT_EQ(got.at("web3/http.qps/idx=13").value, 13.0);
+  EXPECT_EQ(got.at("web3/http.qps/idx=13").endpoint, "web3");
+
+  const auto big = client.Post("/api/push", push_body(1000, 0), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  const auto bad = client.Post("/api/push", "[{\"endpoint\":", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  const Labels rl{{"receiver", "falcon_http"}};
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_received_total", rl), 321u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_invalid_total", {{"receiver", "falcon_http"}, {"reason", "bad_counter_type"}}), 21u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_http"}, {"reason", "body_too_large"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_http"}, {"reason", "malformed_body"}}), 1u);
+  // The same keep-alive connection still works after the refusals.
+  const auto after = client.Post("/api/push", push_body(1, 0), "application/json");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST(FalconHttp, AFullBusIsReportedSoTheSenderRetries) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({1, 16 * 1024}, metrics);  // a bus with room for ~150 records and no consumer
+  FalconHttpConfig config;
+  config.listen = "127.0.0.1:0";
+  config.threads = 1;
+  config.topic = "sluice-metrics";
+  FalconHttpReceiver http(config, bus.producer(), metrics);
+  http.start();
+  httplib::Client client("127.0.0.1", http.bound_port());
+  const auto res = client.Post("/api/push", push_body(1000, 0), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+  const auto drops = metrics.counter_value("inlet_metrics_produce_drops_total", {{"receiver", "falcon_http"}, {"reason", "full"}});
+  EXPECT_GT(drops, 0u);
+  EXPECT_LT(drops, 1000u);
+  EXPECT_NE(res->body.find(std::to_string(drops) + " of 1000"), std::string::npos) << res->body;
+}
+
+}  // namespace
+}  // namespace sluice
