@@ -29,7 +29,16 @@ std::string substitute_env(const std::string& text, std::string* error) {
   std::size_t i = 0;
   while (i < text.size()) {
     if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
-      const auto close = text.find('}', i + 2);
+      // Braces nest, so a default may itself be a JSON object: ${GRAPH_CLUSTER:-{"graph-00":"..."}}.
+      std::size_t close = std::string::npos;
+      int depth = 1;
+      for (std::size_t k = i + 2; k < text.size(); ++k) {
+        if (text[k] == '{') ++depth;
+        if (text[k] == '}' && --depth == 0) {
+          close = k;
+          break;
+        }
+      }
       if (close == std::string::npos) {
         if (error) *error = "unterminated ${...} in '" + text + "'";
         return text;
@@ -102,6 +111,7 @@ ConfigReader ConfigReader::root(const YAML::Node& node) {
 }
 
 bool ConfigReader::has(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
+bool ConfigReader::is_scalar(const std::string& key) const { return has(key) && node_[key].IsScalar(); }
 
 void ConfigReader::error(const std::string& key, const std::string& message) {
   errors_->push_back(fmt::format("{}: {}", key_path(key), message));
@@ -283,6 +293,7 @@ std::map<std::string, std::string> ConfigReader::string_map_or_json(const std::s
     error(key, err);
     return out;
   }
+  if (text.find_first_not_of(" \t") == std::string::npos) return out;  // an empty variable: nothing configured
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     error(key, "expected a mapping, or a JSON object such as {\"graph-00\":\"127.0.0.1:6070\"}; got \"" + text + "\"");

@@ -37,6 +37,7 @@ class ConfigReader {
   static ConfigReader root(const YAML::Node& node);
 
   bool has(const std::string& key) const;
+  bool is_scalar(const std::string& key) const;
   std::string string(const std::string& key, const std::string& fallback);
   std::optional<std::string> optional_string(const std::string& key);
   std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max);

@@ -1,5 +1,7 @@
 #include "sinks/metric_router_config.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace sluice::sinks {
 namespace {
 
@@ -69,8 +71,25 @@ MetricRouterConfig parse_metric_router_config(config::ConfigReader& r) {
   if (r.has("graphite")) {
     auto g = r.child("graphite");
     GraphiteOutConfig out;
-    // A list, or one string of comma-separated destinations (from the environment).
-    std::vector<std::string> list = g.string_list("destinations");
+    // A list; or one string (from the environment) of comma-separated destinations, or a JSON array,
+    // or a JSON object whose values are the destinations in key order.
+    std::vector<std::string> list;
+    const auto text = g.is_scalar("destinations") ? g.optional_string("destinations") : std::nullopt;
+    if (text && !text->empty() && (text->front() == '{' || text->front() == '[')) {
+      const auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_discarded() || (!j.is_object() && !j.is_array())) {
+        g.error("destinations", "expected host:port list, a JSON array or a JSON object; got " + *text);
+      } else {
+        for (const auto& v : j) {
+          if (v.is_string()) list.push_back(v.get<std::string>());
+          else g.error("destinations", "every destination must be a \"host:port\" string");
+        }
+      }
+    } else if (text) {
+      list = split_addresses(*text);
+    } else {
+      list = g.string_list("destinations");
+    }
     for (const auto& d : list) {
       if (!looks_like_address(d.substr(0, d.find('=')))) g.error("destinations", "\"" + d + "\" is not host:port[=instance]");
     }

@@ -40,7 +40,7 @@ TEST(Config, EnvironmentSubstitutionWithDefaults) {
 
 TEST(Config, ShippedConfigurationsAreValid) {
   unsetenv("SLUICE_DATA_DIR");
-  for (const char* name : {"quickstart.yaml", "inlet.yaml", "outlet.yaml"}) {
+  for (const char* name : {"quickstart.yaml", "inlet.yaml", "outlet.yaml", "transfer.yaml"}) {
     SCOPED_TRACE(name);
     const auto c = load_config_file(std::string(SLUICE_SOURCE_DIR) + "/config/" + name);
     EXPECT_EQ(c.admin_listen.substr(0, 10), "127.0.0.1:");
@@ -66,6 +66,70 @@ TEST(Config, EnvironmentOverridesShippedDefaults) {
   EXPECT_EQ(o.bus.kafka->brokers, "k1:9092,k2:9092");
   unsetenv("SLUICE_CLICKHOUSE_URL");
   unsetenv("SLUICE_KAFKA_BROKERS");
+}
+
+TEST(Config, TransferReadsOpenFalconClusterNotationFromTheEnvironment) {
+  for (const char* v : {"SLUICE_GRAPH_CLUSTER", "SLUICE_JUDGE_CLUSTER", "SLUICE_TSDB_ADDRESS", "SLUICE_GRAPHITE_CLUSTER"}) {
+    unsetenv(v);
+  }
+  const auto path = std::string(SLUICE_SOURCE_DIR) + "/config/transfer.yaml";
+  // Nothing set: every backend is off, the receivers listen on Open-Falcon's and Graphite's ports.
+  const auto off = load_config_file(path);
+  ASSERT_TRUE(off.outlet && off.outlet->metrics);
+  EXPECT_FALSE(off.outlet->metrics->graph || off.outlet->metrics->judge || off.outlet->metrics->tsdb ||
+               off.outlet->metrics->graphite);
+  EXPECT_EQ(off.inlet.falcon->http->listen, "0.0.0.0:6060");
+  EXPECT_EQ(off.inlet.falcon->rpc->listen, "0.0.0.0:8433");
+  EXPECT_EQ(off.inlet.falcon->socket->listen, "0.0.0.0:4444");
+  EXPECT_EQ(off.inlet.graphite->listen, "0.0.0.0:2003");
+  EXPECT_EQ(off.topic_for(SourceKind::falcon), "sluice-metrics");
+
+  setenv("SLUICE_GRAPH_CLUSTER", R"({"graph-00":"10.0.0.1:6070, 10.0.0.2:6070","graph-01":"10.0.0.3:6070"})", 1);
+  setenv("SLUICE_JUDGE_CLUSTER", R"({"judge-00":"10.0.0.4:6080"})", 1);
+  setenv("SLUICE_TSDB_ADDRESS", "10.0.0.5:4242", 1);
+  setenv("SLUICE_GRAPHITE_CLUSTER", R"(["10.0.0.6:2003","10.0.0.7:2003"])", 1);
+  const auto on = load_config_file(path);
+  const auto& m = *on.outlet->metrics;
+  ASSERT_TRUE(m.graph && m.judge && m.tsdb && m.graphite);
+  EXPECT_EQ(m.graph->nodes.at("graph-00"), (std::vector<std::string>{"10.0.0.1:6070", "10.0.0.2:6070"}));
+  EXPECT_EQ(m.graph->nodes.at("graph-01"), (std::vector<std::string>{"10.0.0.3:6070"}));
+  EXPECT_EQ(m.graph->replicas, 500);
+  EXPECT_EQ(m.judge->nodes.at("judge-00"), (std::vector<std::string>{"10.0.0.4:6080"}));
+  EXPECT_EQ(m.tsdb->address, "10.0.0.5:4242");
+  EXPECT_EQ(m.graphite->destinations, (std::vector<std::string>{"10.0.0.6:2003", "10.0.0.7:2003"}));
+  setenv("SLUICE_GRAPHITE_CLUSTER", "10.0.0.6:2003,10.0.0.7:2003=b", 1);
+  EXPECT_EQ(load_config_file(path).outlet->metrics->graphite->destinations,
+            (std::vector<std::string>{"10.0.0.6:2003", "10.0.0.7:2003=b"}));
+  for (const char* v : {"SLUICE_GRAPH_CLUSTER", "SLUICE_JUDGE_CLUSTER", "SLUICE_TSDB_ADDRESS", "SLUICE_GRAPHITE_CLUSTER"}) {
+    unsetenv(v);
+  }
+  // An old transfer's cluster map pasted as YAML, and a JSON default inside ${...}.
+  const auto pasted = parse_config(R"(
+outlet:
+  chdb: {path: /tmp/x}
+  metrics:
+    graph:
+      cluster: {"graph-00": "127.0.0.1:6070", "graph-01": "127.0.0.1:6071"}
+    judge:
+      cluster: ${SLUICE_TEST_UNSET_CLUSTER:-{"judge-00":"127.0.0.1:6080"}}
+)");
+  EXPECT_EQ(pasted.outlet->metrics->graph->nodes.size(), 2u);
+  EXPECT_EQ(pasted.outlet->metrics->judge->nodes.at("judge-00"), (std::vector<std::string>{"127.0.0.1:6080"}));
+  const auto errors = errors_of(R"(
+outlet:
+  chdb: {path: /tmp/x}
+  metrics:
+    graph:
+      cluster: '{"graph-00": "no-port"}'
+    judge:
+      cluster: 'not json'
+    graphite:
+      destinations: [a:1]
+      hash: md5
+)");
+  EXPECT_TRUE(any_starts_with(errors, "outlet.metrics.graph.cluster.graph-00: \"no-port\" is not host:port"));
+  EXPECT_TRUE(any_starts_with(errors, "outlet.metrics.judge.cluster: expected a mapping, or a JSON object"));
+  EXPECT_TRUE(any_starts_with(errors, "outlet.metrics.graphite.hash:"));
 }
 
 TEST(Config, ErrorsNameTheKeyPathAndWhatWasExpected) {
