@@ -9,7 +9,8 @@
 #include <chrono>
 #include <map>
 
-#include "../fixtures/process.hpp"
+#include "fixtures/go_programs.hpp"
+#include "fixtures/process.hpp"
 #include "bus/memory_bus.hpp"
 #include "core/metrics.hpp"
 #include "metric_receiver_support.hpp"
@@ -42,85 +43,8 @@ FalconTcpConfig tcp_config(std::chrono::milliseconds idle = 60s) {
   return c;
 }
 
-// Open-Falcon's agent side, standard library only: the same structs and calls as its transfer client.
-constexpr const char* kGoClient = R"GO(package main
-
-import (
-	"fmt"
-	"net/rpc/jsonrpc"
-	"os"
-	"strings"
-)
-
-type MetricValue struct {
-	Endpoint  string      `json:"endpoint"`
-	Metric    string      `json:"metric"`
-	Value     interface{} `json:"value"`
-	Step      int64       `json:"step"`
-	Type      string      `json:"counterType"`
-	Tags      string      `json:"tags"`
-	Timestamp int64       `json:"timestamp"`
-}
-
-type TransferResponse struct {
-	Message string
-	Total   int
-	Invalid int
-	Latency int64
-}
-
-type NullRpcRequest struct{}
-
-type SimpleRpcResponse struct {
-	Code int `json:"code"`
-}
-
-func main() {
-	client, err := jsonrpc.Dial("tcp", os.Args[1])
-	if err != nil {
-		fmt.Println("dial error:", err)
-		os.Exit(1)
-	}
-	defer client.Close()
-	long := strings.Repeat("m", 511)
-	values := []*MetricValue{
-		{"host1", "cpu.idle", 12.5, 60, "GAUGE", "b=2, a = 1", 1700000000},
-		{"host2", "net.if.in.bytes", "1e3", 30, "COUNTER", "", 0},
-		{"host3", "disk.io", 7, 10, "DERIVE", "iface=eth0", 1700000100},
-		nil,
-		{"host1", "kernel.hostname", 1, 60, "GAUGE", "", 1700000000},
-		{"host1", "", 1, 60, "GAUGE", "", 1700000000},
-		{"", "cpu.idle", 1, 60, "GAUGE", "", 1700000000},
-		{"host1", "cpu.idle", 1, 60, "SOMETHING", "", 1700000000},
-		{"host1", "cpu.idle", "", 60, "GAUGE", "", 1700000000},
-		{"host1", "cpu.idle", 1, 0, "GAUGE", "", 1700000000},
-		{"host1", long, 1, 60, "GAUGE", "", 1700000000},
-		{"host1", "cpu.idle", "abc", 60, "GAUGE", "", 1700000000},
-	}
-	var resp TransferResponse
-	if err := client.Call("Transfer.Update", values, &resp); err != nil {
-		fmt.Println("update error:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("update message=%s total=%d invalid=%d\n", resp.Message, resp.Total, resp.Invalid)
-	var ping SimpleRpcResponse
-	ping.Code = 7
-	if err := client.Call("Transfer.Ping", NullRpcRequest{}, &ping); err != nil {
-		fmt.Println("ping error:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("ping code=%d\n", ping.Code)
-	err = client.Call("Transfer.Nope", NullRpcRequest{}, &ping)
-	fmt.Printf("unknown error=%v\n", err)
-	var again TransferResponse
-	if err := client.Call("Transfer.Update", values[:1], &again); err != nil {
-		fmt.Println("second update error:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("again total=%d invalid=%d\n", again.Total, again.Invalid)
-}
-)GO";
-
+// Open-Falcon's agent side (tests/fixtures/go/falcon_rpc_client.go), standard library only: the same
+// structs and calls as its transfer client.
 TEST(FalconRpc, GoJsonRpcClientGetsOpenFalconRepliesAndExactRecords) {
   MetricsRegistry metrics;
   bus::MemoryBus bus({4, 64 << 20}, metrics);
@@ -128,15 +52,9 @@ TEST(FalconRpc, GoJsonRpcClientGetsOpenFalconRepliesAndExactRecords) {
   rpc.start();
   BusReader reader(bus);
 
-  testing::TempDir dir("sluice-go-rpc");
-  testing::write_file(dir / "client.go", kGoClient);
-  const std::map<std::string, std::string> env{{"GOCACHE", dir / "gocache"}, {"HOME", dir.path()},
-                                               {"GO111MODULE", "off"}, {"GOPATH", dir / "gopath"},
-                                               {"GOFLAGS", ""}, {"CGO_ENABLED", "0"}};
-  const auto build = testing::run_command({"go", "build", "-o", dir / "client", dir / "client.go"}, 300s, env);
-  ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
+  const auto client = testing::go_program("falcon_rpc_client");
   const auto before = unix_now();
-  const auto run = testing::run_command({dir / "client", "127.0.0.1:" + std::to_string(rpc.bound_port())}, 60s, env);
+  const auto run = testing::run_command({client, "127.0.0.1:" + std::to_string(rpc.bound_port())}, 60s);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("update message=ok total=12 invalid=9\n"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("ping code=0\n"), std::string::npos) << run.out;

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <map>
 
-#include "../fixtures/process.hpp"
+#include "fixtures/process.hpp"
 #include "bus/memory_bus.hpp"
 #include "core/metrics.hpp"
 #include "metric_receiver_support.hpp"
