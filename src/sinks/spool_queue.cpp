@@ -301,6 +301,7 @@ void SpoolQueue::sender() {
           if (!g.spilling) std::string().swap(g.data);
         }
       }
+      failing_ = !error.empty();
       if (!error.empty()) {
         last_error_ = error;
         last_error_time_ = std::chrono::system_clock::now();
@@ -314,6 +315,7 @@ void SpoolQueue::sender() {
       for (auto& f : done) f();
       continue;
     }
+    space_cv_.notify_all();  // a stop() waiting for the queue to drain need not wait any more
     send_failures_.inc();
     spdlog::warn("spool {}: sending {} items failed: {}; retrying in {} ms (unsent data goes to disk after {} ms)",
                  name_, items.size(), error, backoff.count(), config_.spill_after.count());
@@ -468,7 +470,8 @@ void SpoolQueue::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::unique_lock lock(mutex_);
     if (!started_) return;
-    space_cv_.wait_until(lock, deadline, [&] { return groups_.empty(); });
+    // A destination that is down is not waited for: its queue goes to disk at once.
+    space_cv_.wait_until(lock, deadline, [&] { return groups_.empty() || failing_; });
     stopping_ = true;
     started_ = false;
   }

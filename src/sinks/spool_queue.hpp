@@ -113,6 +113,7 @@ class SpoolQueue {
   std::string last_error_;
   std::chrono::system_clock::time_point last_error_time_{};
   bool stopping_ = false;
+  bool failing_ = false;  // the last send failed
   bool started_ = false;
   std::thread sender_thread_;
   std::thread spiller_thread_;
