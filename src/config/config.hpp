@@ -34,7 +34,7 @@ struct TcpMetricListener {
 struct FalconHttpListener {
   std::string listen;
   std::uint64_t max_body = 32ull << 20;
-  milliseconds idle_timeout{60'000};
+  milliseconds idle_timeout{5'000};  // keep-alive idle and body read timeout; shutdown waits up to this
   int threads = 8;
 };
 

@@ -79,7 +79,9 @@ class FalconRpcReceiver {
 struct FalconHttpConfig {
   std::string listen;
   std::size_t max_body = 32ull << 20;  // larger bodies get 413
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // keep-alive and read timeout
+  // How long an idle keep-alive connection and a stalled body read are kept; stop() waits up to this
+  // long for connections that are idle at that moment.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(5)};
   int threads = 8;  // request threads (one per active keep-alive connection)
   std::string topic;
 };

@@ -112,12 +112,16 @@ JsonObjectSplitter::Result JsonObjectSplitter::next(std::string_view data, std::
     if (depth_ == 0) {
       if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
       if (c != '{') return Result::garbage;
-      depth_ = 1;
+      open_[depth_++] = '}';
       continue;
     }
-    if (c == '"') in_string_ = true;
-    else if (c == '{' || c == '[') ++depth_;
-    else if (c == '}' || c == ']') {
+    if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      if (depth_ == kMaxDepth) return Result::garbage;
+      open_[depth_++] = c == '{' ? '}' : ']';
+    } else if (c == '}' || c == ']') {
+      if (open_[depth_ - 1] != c) return Result::garbage;
       if (--depth_ == 0) {
         end = pos_;
         pos_ = 0;

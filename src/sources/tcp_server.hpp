@@ -2,6 +2,7 @@
 // socket and JSON-RPC); bounded per-connection buffers, idle timeout, connection limit, counted closes.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -91,11 +92,16 @@ class JsonObjectSplitter {
   // `data` starts where the previous object ended (the caller consumed it) and only grows between
   // calls until an object is found. On `object`, `end` is one past its closing brace; the object may
   // have leading whitespace. `garbage` means something other than an object starts here.
+  // Closing brackets must match their openers (a mismatch is garbage, as Go's decoder refuses it);
+  // nesting deeper than kMaxDepth is garbage too.
   Result next(std::string_view data, std::size_t& end);
+
+  static constexpr std::size_t kMaxDepth = 512;
 
  private:
   std::size_t pos_ = 0;
-  int depth_ = 0;
+  std::size_t depth_ = 0;
+  std::array<char, kMaxDepth> open_{};  // the closer each open level expects
   bool in_string_ = false;
   bool escaped_ = false;
 };

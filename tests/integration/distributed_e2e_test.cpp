@@ -35,7 +35,8 @@ std::string chdb_outlet_yaml() {
 
 struct Cluster {
   TempDir dir{"sluice-e2e-dist"};
-  MockKafka kafka{3, {{"sluice-flows", 8}, {"sluice-flow-templates", 1}}};
+  // inlet.yaml opens the metric receivers too; the mock cannot create topics.
+  MockKafka kafka{3, {{"sluice-flows", 8}, {"sluice-flow-templates", 1}, {"sluice-metrics", 8}}};
   int netflow_port = free_udp_port();
 
   std::map<std::string, std::string> env(const std::string& data_name) const {

@@ -143,6 +143,63 @@ TEST(FalconRpc, ObjectsSplitAcrossWritesWithoutNewlinesAndGarbageClosesOnlyThatC
   EXPECT_EQ(reader.all()[0].key, "e/m");
 }
 
+TEST(FalconRpc, EdgeRequestsGetGoStyleRepliesAndAFullBusIsAnErrorTheAgentRetries) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({1, 4 * 1024}, metrics);  // room for a few dozen records, no consumer
+  FalconRpcReceiver rpc(tcp_config(), bus.producer(), metrics);
+  rpc.start();
+  TcpClient client(rpc.bound_port());
+  ASSERT_TRUE(client.connected());
+  // A string id is echoed as sent; params [null] is an empty batch (Go decodes it to a nil slice).
+  ASSERT_TRUE(client.send(R"({"method":"Transfer.Update","params":[null],"id":"abc"})"));
+  auto reply = nlohmann::json::parse(client.read_lines(1));
+  EXPECT_EQ(reply["id"], "abc");
+  EXPECT_EQ(reply["result"]["Total"], 0);
+  // Params that are not [[values]] and an unknown service get an error; the connection stays.
+  ASSERT_TRUE(client.send(R"({"method":"Transfer.Update","params":[{"a":1}],"id":2})"
+                          R"({"method":"Graph.Send","params":[[]],"id":3})"
+                          R"({"method":"Transfer.Update","params":[[1],[2]],"id":4})"));
+  const auto lines = client.read_lines(3);
+  std::vector<nlohmann::json> replies;
+  for (std::size_t at = 0; at < lines.size();) {
+    const auto nl = lines.find('\n', at);
+    replies.push_back(nlohmann::json::parse(lines.substr(at, nl - at)));
+    at = nl + 1;
+  }
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0]["id"], 2);
+  EXPECT_TRUE(replies[0]["result"].is_null());
+  EXPECT_NE(replies[0]["error"].get<std::string>().find("params"), std::string::npos);
+  EXPECT_EQ(replies[1]["error"], "rpc: can't find service Graph.Send");
+  EXPECT_EQ(replies[2]["id"], 4);
+  EXPECT_TRUE(replies[2]["error"].is_string());
+  // 200 values do not fit: the call fails, so Open-Falcon's agent sends the batch again.
+  std::string values = "[";
+  for (int i = 0; i < 200; ++i) {
+    values += (i ? "," : "") + std::string(R"({"endpoint":"host","metric":"m)") + std::to_string(i) +
+              R"(","value":1,"step":60,"counterType":"GAUGE","tags":"","timestamp":1700000000})";
+  }
+  values += "]";
+  ASSERT_TRUE(client.send(R"({"method":"Transfer.Update","params":[)" + values + R"(],"id":5})"));
+  reply = nlohmann::json::parse(client.read_lines(1));
+  EXPECT_EQ(reply["id"], 5);
+  EXPECT_TRUE(reply["result"].is_null());
+  const auto drops =
+      metrics.counter_value("inlet_metrics_produce_drops_total", {{"receiver", "falcon_rpc"}, {"reason", "full"}});
+  EXPECT_GT(drops, 100u);
+  EXPECT_NE(reply["error"].get<std::string>().find(std::to_string(drops) + " of 200"), std::string::npos) << reply;
+  // An object without a method cannot be answered, and mismatched brackets are not JSON: each closes
+  // its connection, as Go's server does when it cannot decode a request.
+  ASSERT_TRUE(client.send(R"({"params":[],"id":6})"));
+  EXPECT_TRUE(client.closed_by_peer());
+  TcpClient mismatched(rpc.bound_port());
+  ASSERT_TRUE(mismatched.send(R"({"method":"Transfer.Update","params":[[{"endpoint":"e",]],"id":7})"));
+  EXPECT_TRUE(mismatched.closed_by_peer());
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_rpc"}, {"reason", "not_an_object"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_rpc"}, {"reason", "bad_params"}}), 2u);
+  EXPECT_EQ(metrics.counter_value("inlet_metrics_bad_requests_total", {{"receiver", "falcon_rpc"}, {"reason", "malformed_object"}}), 1u);
+}
+
 TEST(FalconRpc, OversizedObjectClosesTheConnectionAndIdleConnectionsTimeOut) {
   MetricsRegistry metrics;
   bus::MemoryBus bus({4, 64 << 20}, metrics);

@@ -95,6 +95,11 @@ TEST(JsonObjectSplitter, AnythingButAnObjectIsGarbage) {
   two.append("  \r\n\t").append(kB);
   EXPECT_EQ(split(two, {3}, &garbage).size(), 2u);
   EXPECT_FALSE(garbage);
+  // Mismatched or too deeply nested brackets are garbage, not a wait for more.
+  EXPECT_TRUE(split(R"({"a":[1}})", {}, &garbage).empty());
+  EXPECT_TRUE(garbage);
+  EXPECT_TRUE(split("{\"a\":" + std::string(JsonObjectSplitter::kMaxDepth, '['), {}, &garbage).empty());
+  EXPECT_TRUE(garbage);
   // An unfinished object is never reported.
   EXPECT_TRUE(split(R"({"a":"}")", {}, &garbage).empty());
   EXPECT_FALSE(garbage);
