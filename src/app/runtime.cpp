@@ -17,6 +17,7 @@
 #include "sinks/clickhouse_http_store.hpp"
 #include "sinks/flow_tables.hpp"
 #include "sources/udp_source.hpp"
+#include "transforms/enricher.hpp"
 
 namespace sluice::app {
 
@@ -30,6 +31,7 @@ struct Runtime::Parts {
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
+  std::unique_ptr<transforms::Enricher> enricher;
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
   std::unique_ptr<pipeline::BatchSink> sink;
   std::vector<std::unique_ptr<bus::Consumer>> consumers;
@@ -102,8 +104,10 @@ void Runtime::start_store() {
 void Runtime::start_outlet() {
   const auto& out = *config_.outlet;
   start_store();
+  // No InterfaceDirectory yet: names come with the metadata providers; classifiers, networks and GeoIP work without.
+  if (out.flows.enrich.any()) parts_->enricher = std::make_unique<transforms::Enricher>(out.flows.enrich, nullptr, metrics_);
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
-                                                                   parts_->tail.get());
+                                                                   parts_->tail.get(), parts_->enricher.get());
   pipeline::BatchSinkPolicy policy;
   policy.parallel_inserts = out.sink.parallel_inserts;
   policy.max_pending_batches = out.sink.max_pending_batches;

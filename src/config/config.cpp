@@ -99,6 +99,8 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto f = r.child("flows");
     o.flows.optional_columns = f.string_list("optional_columns");
     o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
+    auto enrich = f.child("enrich");
+    o.flows.enrich = transforms::parse_enrich_config(enrich);
     f.finish();
   }
   r.finish();

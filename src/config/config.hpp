@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/envelope.hpp"
+#include "transforms/enrich_config.hpp"
 
 namespace sluice::config {
 
@@ -83,6 +84,7 @@ struct SinkConfig {
 struct FlowsConfig {
   std::vector<std::string> optional_columns;
   std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
+  transforms::EnrichConfig enrich;
 };
 
 struct OutletConfig {

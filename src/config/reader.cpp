@@ -130,6 +130,16 @@ std::string ConfigReader::string(const std::string& key, const std::string& fall
 
 std::optional<std::string> ConfigReader::optional_string(const std::string& key) { return scalar(key); }
 
+std::optional<std::string> ConfigReader::literal_string(const std::string& key) {
+  seen_.insert(key);
+  if (!has(key) || node_[key].IsNull()) return std::nullopt;
+  if (!node_[key].IsScalar()) {
+    error(key, "expected a single value, got a list or mapping");
+    return std::nullopt;
+  }
+  return node_[key].Scalar();
+}
+
 std::int64_t ConfigReader::integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
   auto v = scalar(key);
   if (!v) return fallback;
@@ -276,6 +286,28 @@ ConfigReader ConfigReader::child(const std::string& key) {
   YAML::Node sub;
   if (has(key)) sub = node_[key];
   return ConfigReader(sub, key_path(key), errors_);
+}
+
+std::vector<ConfigReader> ConfigReader::list(const std::string& key) {
+  seen_.insert(key);
+  std::vector<ConfigReader> out;
+  if (!has(key) || node_[key].IsNull()) return out;
+  const YAML::Node value = node_[key];
+  if (!value.IsSequence()) {
+    error(key, "expected a list");
+    return out;
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    out.emplace_back(value[i], key_path(key) + "[" + std::to_string(i) + "]", errors_);
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigReader::keys() const {
+  std::vector<std::string> out;
+  if (!node_ || !node_.IsMap()) return out;
+  for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+  return out;
 }
 
 void ConfigReader::finish() {

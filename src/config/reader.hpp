@@ -39,6 +39,9 @@ class ConfigReader {
   bool has(const std::string& key) const;
   std::string string(const std::string& key, const std::string& fallback);
   std::optional<std::string> optional_string(const std::string& key);
+  // A scalar taken as written, without ${ENV} substitution: for values with a ${...} syntax of their
+  // own (classifier templates).
+  std::optional<std::string> literal_string(const std::string& key);
   std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max);
   bool boolean(const std::string& key, bool fallback);
   // "500ms", "2s", "1m", "1h"; a bare number is seconds.
@@ -52,6 +55,10 @@ class ConfigReader {
   std::map<std::string, std::string> string_map(const std::string& key);
   // A nested mapping; absent → an empty reader (defaults apply).
   ConfigReader child(const std::string& key);
+  // A list of mappings: one reader per item, with key paths key[0], key[1], ...
+  std::vector<ConfigReader> list(const std::string& key);
+  // The keys of this mapping in file order, for mappings keyed by data (network prefixes).
+  std::vector<std::string> keys() const;
 
   void error(const std::string& key, const std::string& message);
   // Reports unknown keys of this mapping. Call after reading every key you know.

@@ -1,0 +1,253 @@
+#include "transforms/enricher.hpp"
+
+#include <bit>
+#include <cstring>
+#include <stdexcept>
+
+#include "core/metrics.hpp"
+
+namespace sluice::transforms {
+namespace {
+
+std::uint64_t hash_address(const Ip6& a) {
+  std::uint64_t hi = 0, lo = 0;
+  std::memcpy(&hi, a.data(), 8);
+  std::memcpy(&lo, a.data() + 8, 8);
+  std::uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+  return h ^ (h >> 32);
+}
+
+std::size_t slots_for(std::size_t wanted) { return std::bit_ceil(std::max<std::size_t>(wanted, 16)); }
+
+constexpr std::size_t kExporterSlots = 256;
+
+}  // namespace
+
+struct Enricher::Session::ExporterSlot {
+  Ip6 address{};
+  bool used = false;
+  std::uint32_t checked_at = 0;
+  std::shared_ptr<const ExporterInfo> info;
+  std::shared_ptr<const Classification> classes;
+};
+
+struct Enricher::Session::InterfaceSlot {
+  Ip6 address{};
+  std::uint32_t index = 0;
+  bool used = false;
+  std::uint32_t checked_at = 0;
+  std::shared_ptr<const InterfaceInfo> info;
+  std::shared_ptr<const ExporterInfo> exporter;  // what `classes` was computed with
+  std::shared_ptr<const Classification> classes;
+};
+
+struct Enricher::Session::AddressSlot {
+  Ip6 address{};
+  std::uint64_t generation = 0;  // 0: empty; otherwise the GeoIP generation it was filled under
+  const NetworkAttributes* network = nullptr;
+  std::uint32_t asn = 0;
+  bool has_country = false;
+  char country[2] = {0, 0};
+};
+
+Enricher::Enricher(const EnrichConfig& config, InterfaceDirectory* directory, MetricsRegistry& metrics)
+    : config_(config),
+      directory_(directory),
+      as_sources_(config.as_sources),
+      unknown_exporter_(metrics.counter("enrich_unknown_exporter_total",
+                                        "Flows kept without exporter name: the metadata directory does not know the exporter (yet)")),
+      unknown_interface_(metrics.counter("enrich_unknown_interface_total",
+                                         "Flows kept with at least one interface the metadata directory does not know (yet)")) {
+  if (!config.exporter_classifiers.empty()) {
+    exporter_classifier_ = std::make_unique<Classifier>(ClassifierKind::exporter, config.exporter_classifiers,
+                                                        config.classifier_cache_entries, metrics);
+  }
+  if (!config.interface_classifiers.empty()) {
+    interface_classifier_ = std::make_unique<Classifier>(ClassifierKind::interface, config.interface_classifiers,
+                                                         config.classifier_cache_entries, metrics);
+  }
+  std::vector<NetworkTable::Entry> entries;
+  for (const auto& n : config.networks) {
+    std::string error;
+    auto prefix = parse_prefix(n.prefix, &error);
+    if (!prefix) throw std::invalid_argument("outlet.flows.enrich.networks." + n.prefix + ": " + error);
+    entries.push_back({*prefix, {n.name, n.role, n.site, n.region, n.tenant}});
+  }
+  networks_ = NetworkTable(std::move(entries));
+  if (!config.asn_database.empty() || !config.country_database.empty()) {
+    geoip_ = std::make_unique<GeoIp>(
+        GeoIpConfig{config.asn_database, config.country_database, config.geoip_check_interval}, metrics);
+  }
+  address_work_ = !networks_.empty() || geoip_;
+}
+
+Enricher::~Enricher() = default;
+
+Enricher::Session::Session(Enricher& owner) : owner_(owner) {
+  exporters_.resize(kExporterSlots);
+  if (owner.directory_ || owner.interface_classifier_) interfaces_.resize(slots_for(owner.config_.interface_cache_entries));
+  if (owner.address_work_) addresses_.resize(slots_for(owner.config_.address_cache_entries));
+}
+
+Enricher::Session::~Session() = default;
+
+const Enricher::Session::ExporterSlot& Enricher::Session::exporter(const Ip6& address, std::uint32_t now) {
+  auto& slot = exporters_[hash_address(address) & (exporters_.size() - 1)];
+  const bool hit = slot.used && slot.address == address;
+  if (hit && slot.checked_at == now) return slot;
+  auto info = owner_.directory_ ? owner_.directory_->exporter(address) : nullptr;
+  if ((!hit || info != slot.info) && owner_.exporter_classifier_) {
+    ClassifierInput in;
+    in.exporter_address = address;
+    if (info) in.exporter_name = info->name;
+    slot.classes = owner_.exporter_classifier_->classify(in);
+  }
+  slot.address = address;
+  slot.used = true;
+  slot.checked_at = now;
+  slot.info = std::move(info);
+  return slot;
+}
+
+const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& address, std::uint32_t index,
+                                                                     const ExporterSlot& ex, std::uint32_t now) {
+  const std::uint64_t h = hash_address(address) ^ (index * 0xc2b2ae3d27d4eb4full);
+  auto& slot = interfaces_[(h ^ (h >> 29)) & (interfaces_.size() - 1)];
+  const bool hit = slot.used && slot.index == index && slot.address == address;
+  if (hit && slot.checked_at == now && slot.exporter == ex.info) return slot;
+  auto info = owner_.directory_ ? owner_.directory_->interface(address, index) : nullptr;
+  if (!hit || info != slot.info || ex.info != slot.exporter) {
+    if (owner_.interface_classifier_) {
+      ClassifierInput in;
+      in.exporter_address = address;
+      if (ex.info) in.exporter_name = ex.info->name;
+      if (info) {
+        in.name = info->name;
+        in.description = info->description;
+        in.speed = info->speed;
+      }
+      in.index = index;
+      slot.classes = owner_.interface_classifier_->classify(in);
+    } else {
+      slot.classes = nullptr;
+    }
+  }
+  slot.address = address;
+  slot.index = index;
+  slot.used = true;
+  slot.checked_at = now;
+  slot.info = std::move(info);
+  slot.exporter = ex.info;
+  return slot;
+}
+
+const Enricher::Session::AddressSlot& Enricher::Session::address(const Ip6& a) {
+  auto& slot = addresses_[hash_address(a) & (addresses_.size() - 1)];
+  if (slot.generation == geo_generation_ && slot.address == a) return slot;
+  slot.address = a;
+  slot.generation = geo_generation_;
+  slot.network = owner_.networks_.lookup(a);
+  slot.asn = geo_ && geo_->asn ? geo_->asn->asn(a) : 0;
+  slot.has_country = geo_ && geo_->country && geo_->country->country(a, slot.country);
+  return slot;
+}
+
+bool Enricher::Session::apply_interface(FlowRecord& r, bool in, std::uint32_t index, const ExporterSlot& ex) {
+  const auto& slot = interface(r.exporter_address, index, ex, r.time_received);
+  std::string_view name, description, connectivity, provider;
+  std::uint32_t speed = 0;
+  Boundary boundary = Boundary::undefined;
+  if (slot.info) {
+    name = slot.info->name;
+    description = slot.info->description;
+    speed = slot.info->speed;
+  }
+  if (const auto* c = slot.classes.get()) {
+    if (c->has(InterfaceField::name)) name = c->get(InterfaceField::name);
+    if (c->has(InterfaceField::description)) description = c->get(InterfaceField::description);
+    connectivity = c->get(InterfaceField::connectivity);
+    provider = c->get(InterfaceField::provider);
+    boundary = c->boundary;
+  }
+  if (in) {
+    r.in_if_name = name;
+    r.in_if_description = description;
+    r.in_if_speed = speed;
+    r.in_if_connectivity = connectivity;
+    r.in_if_provider = provider;
+    r.in_if_boundary = boundary;
+  } else {
+    r.out_if_name = name;
+    r.out_if_description = description;
+    r.out_if_speed = speed;
+    r.out_if_connectivity = connectivity;
+    r.out_if_provider = provider;
+    r.out_if_boundary = boundary;
+  }
+  return owner_.directory_ && !slot.info;
+}
+
+std::uint32_t Enricher::Session::pick_as(std::uint32_t from_flow, std::uint32_t from_geoip) const {
+  for (const auto source : owner_.as_sources_) {
+    const auto v = source == AsSource::flow ? from_flow : from_geoip;
+    if (v) return v;
+  }
+  return 0;
+}
+
+void Enricher::Session::enrich(FlowRecord& r) {
+  const auto& ex = exporter(r.exporter_address, r.time_received);
+  if (ex.info) r.exporter_name = ex.info->name;
+  else if (owner_.directory_) owner_.unknown_exporter_.inc();
+  if (const auto* c = ex.classes.get()) {
+    if (c->has(ExporterField::name)) r.exporter_name = c->get(ExporterField::name);
+    r.exporter_group = c->get(ExporterField::group);
+    r.exporter_role = c->get(ExporterField::role);
+    r.exporter_site = c->get(ExporterField::site);
+    r.exporter_region = c->get(ExporterField::region);
+    r.exporter_tenant = c->get(ExporterField::tenant);
+  }
+
+  if (!interfaces_.empty()) {
+    bool unknown = false;
+    if (r.in_if) unknown |= apply_interface(r, true, r.in_if, ex);
+    if (r.out_if) unknown |= apply_interface(r, false, r.out_if, ex);
+    if (unknown) owner_.unknown_interface_.inc();
+  }
+
+  if (owner_.address_work_) {
+    if (owner_.geoip_) {
+      if (const auto g = owner_.geoip_->generation(); g != geo_generation_) {
+        geo_ = owner_.geoip_->snapshot();
+        geo_generation_ = g;
+      }
+    } else {
+      geo_generation_ = 1;
+    }
+    const auto& src = address(r.src_addr);
+    if (const auto* n = src.network) {
+      r.src_net_name = n->name;
+      r.src_net_role = n->role;
+      r.src_net_site = n->site;
+      r.src_net_region = n->region;
+      r.src_net_tenant = n->tenant;
+    }
+    if (src.has_country) std::memcpy(r.src_country, src.country, 2);
+    r.src_as = pick_as(r.src_as, src.asn);
+    const auto& dst = address(r.dst_addr);
+    if (const auto* n = dst.network) {
+      r.dst_net_name = n->name;
+      r.dst_net_role = n->role;
+      r.dst_net_site = n->site;
+      r.dst_net_region = n->region;
+      r.dst_net_tenant = n->tenant;
+    }
+    if (dst.has_country) std::memcpy(r.dst_country, dst.country, 2);
+    r.dst_as = pick_as(r.dst_as, dst.asn);
+  } else {
+    r.src_as = pick_as(r.src_as, 0);
+    r.dst_as = pick_as(r.dst_as, 0);
+  }
+}
+
+}  // namespace sluice::transforms
