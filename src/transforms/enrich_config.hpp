@@ -41,8 +41,8 @@ struct EnrichConfig {
   std::chrono::milliseconds geoip_check_interval{5000};
   std::vector<AsSource> as_sources{AsSource::flow, AsSource::geoip};
   std::size_t classifier_cache_entries = 10'000;  // per classifier, shared by every decode thread
-  std::size_t address_cache_entries = 16'384;     // per decode session (rounded up to a power of two)
-  std::size_t interface_cache_entries = 4'096;    // per decode session (rounded up to a power of two)
+  std::size_t address_cache_entries = 65'536;     // per decode session (rounded up to a power of two)
+  std::size_t interface_cache_entries = 16'384;  // per decode session (rounded up to a power of two)
 
   // Anything to do beyond copying what the directory knows.
   bool any() const {

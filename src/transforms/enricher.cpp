@@ -9,24 +9,60 @@
 namespace sluice::transforms {
 namespace {
 
+// Every input bit reaches the low bits that pick a set (addresses differ mostly in their last bytes).
+std::uint64_t mix(std::uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
 std::uint64_t hash_address(const Ip6& a) {
   std::uint64_t hi = 0, lo = 0;
   std::memcpy(&hi, a.data(), 8);
   std::memcpy(&lo, a.data() + 8, 8);
-  std::uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
-  return h ^ (h >> 32);
+  return mix(lo ^ mix(hi));
 }
 
 std::size_t slots_for(std::size_t wanted) { return std::bit_ceil(std::max<std::size_t>(wanted, 16)); }
 
 constexpr std::size_t kExporterSlots = 256;
+constexpr std::size_t kWays = 4;  // caches are 4-way set associative: a few hot keys never evict each other
+
+// The way of the set for `h` that holds the key, or else the way to fill (an empty one, or one in
+// rotation); `found` says which.
+template <typename Slot, typename Match, typename Empty>
+Slot& probe(std::vector<Slot>& slots, std::uint64_t h, const Match& match, const Empty& empty, unsigned& rotor, bool& found) {
+  Slot* set = &slots[(h & (slots.size() / kWays - 1)) * kWays];
+  Slot* victim = nullptr;
+  for (std::size_t w = 0; w < kWays; ++w) {
+    if (match(set[w])) {
+      found = true;
+      return set[w];
+    }
+    if (!victim && empty(set[w])) victim = &set[w];
+  }
+  found = false;
+  return victim ? *victim : set[rotor++ & (kWays - 1)];
+}
+
+bool same_address(const Ip6& a, const Ip6& b) {
+  std::uint64_t x[2], y[2];
+  std::memcpy(x, a.data(), 16);
+  std::memcpy(y, b.data(), 16);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
 
 }  // namespace
 
+// Slots keep the views a flow receives ready-made, so that a hit reads the slot and nothing else; the
+// shared pointers behind them (touched only on refresh) keep the strings alive.
 struct Enricher::Session::ExporterSlot {
   Ip6 address{};
   bool used = false;
   std::uint32_t checked_at = 0;
+  std::string_view name, group, role, site, region, tenant;
   std::shared_ptr<const ExporterInfo> info;
   std::shared_ptr<const Classification> classes;
 };
@@ -35,7 +71,10 @@ struct Enricher::Session::InterfaceSlot {
   Ip6 address{};
   std::uint32_t index = 0;
   bool used = false;
+  Boundary boundary = Boundary::undefined;
   std::uint32_t checked_at = 0;
+  std::uint32_t speed = 0;
+  std::string_view name, description, connectivity, provider;
   std::shared_ptr<const InterfaceInfo> info;
   std::shared_ptr<const ExporterInfo> exporter;  // what `classes` was computed with
   std::shared_ptr<const Classification> classes;
@@ -57,7 +96,16 @@ Enricher::Enricher(const EnrichConfig& config, InterfaceDirectory* directory, Me
       unknown_exporter_(metrics.counter("enrich_unknown_exporter_total",
                                         "Flows kept without exporter name: the metadata directory does not know the exporter (yet)")),
       unknown_interface_(metrics.counter("enrich_unknown_interface_total",
-                                         "Flows kept with at least one interface the metadata directory does not know (yet)")) {
+                                         "Flows kept with at least one interface the metadata directory does not know (yet)")),
+      exporter_misses_(metrics.counter("enrich_cache_misses_total",
+                                       "Lookups not answered by a decode session's cache (raise outlet.flows.enrich.cache.* if high)",
+                                       {{"cache", "exporter"}})),
+      interface_misses_(metrics.counter("enrich_cache_misses_total",
+                                        "Lookups not answered by a decode session's cache (raise outlet.flows.enrich.cache.* if high)",
+                                        {{"cache", "interface"}})),
+      address_misses_(metrics.counter("enrich_cache_misses_total",
+                                      "Lookups not answered by a decode session's cache (raise outlet.flows.enrich.cache.* if high)",
+                                      {{"cache", "address"}})) {
   if (!config.exporter_classifiers.empty()) {
     exporter_classifier_ = std::make_unique<Classifier>(ClassifierKind::exporter, config.exporter_classifiers,
                                                         config.classifier_cache_entries, metrics);
@@ -92,9 +140,12 @@ Enricher::Session::Session(Enricher& owner) : owner_(owner) {
 Enricher::Session::~Session() = default;
 
 const Enricher::Session::ExporterSlot& Enricher::Session::exporter(const Ip6& address, std::uint32_t now) {
-  auto& slot = exporters_[hash_address(address) & (exporters_.size() - 1)];
-  const bool hit = slot.used && slot.address == address;
+  bool hit = false;
+  auto& slot = probe(
+      exporters_, hash_address(address), [&](const ExporterSlot& s) { return s.used && same_address(s.address, address); },
+      [](const ExporterSlot& s) { return !s.used; }, rotor_, hit);
   if (hit && slot.checked_at == now) return slot;
+  if (!hit) owner_.exporter_misses_.inc();
   auto info = owner_.directory_ ? owner_.directory_->exporter(address) : nullptr;
   if ((!hit || info != slot.info) && owner_.exporter_classifier_) {
     ClassifierInput in;
@@ -106,15 +157,29 @@ const Enricher::Session::ExporterSlot& Enricher::Session::exporter(const Ip6& ad
   slot.used = true;
   slot.checked_at = now;
   slot.info = std::move(info);
+  slot.name = slot.info ? std::string_view(slot.info->name) : std::string_view{};
+  slot.group = slot.role = slot.site = slot.region = slot.tenant = {};
+  if (const auto* c = slot.classes.get()) {
+    if (c->has(ExporterField::name)) slot.name = c->get(ExporterField::name);
+    slot.group = c->get(ExporterField::group);
+    slot.role = c->get(ExporterField::role);
+    slot.site = c->get(ExporterField::site);
+    slot.region = c->get(ExporterField::region);
+    slot.tenant = c->get(ExporterField::tenant);
+  }
   return slot;
 }
 
 const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& address, std::uint32_t index,
                                                                      const ExporterSlot& ex, std::uint32_t now) {
-  const std::uint64_t h = hash_address(address) ^ (index * 0xc2b2ae3d27d4eb4full);
-  auto& slot = interfaces_[(h ^ (h >> 29)) & (interfaces_.size() - 1)];
-  const bool hit = slot.used && slot.index == index && slot.address == address;
+  const std::uint64_t h = mix(hash_address(address) + index);
+  bool hit = false;
+  auto& slot = probe(
+      interfaces_, h,
+      [&](const InterfaceSlot& s) { return s.used && s.index == index && same_address(s.address, address); },
+      [](const InterfaceSlot& s) { return !s.used; }, rotor_, hit);
   if (hit && slot.checked_at == now && slot.exporter == ex.info) return slot;
+  if (!hit) owner_.interface_misses_.inc();
   auto info = owner_.directory_ ? owner_.directory_->interface(address, index) : nullptr;
   if (!hit || info != slot.info || ex.info != slot.exporter) {
     if (owner_.interface_classifier_) {
@@ -138,12 +203,32 @@ const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& 
   slot.checked_at = now;
   slot.info = std::move(info);
   slot.exporter = ex.info;
+  slot.name = slot.description = slot.connectivity = slot.provider = {};
+  slot.speed = 0;
+  slot.boundary = Boundary::undefined;
+  if (const auto* i = slot.info.get()) {
+    slot.name = i->name;
+    slot.description = i->description;
+    slot.speed = i->speed;
+  }
+  if (const auto* c = slot.classes.get()) {
+    if (c->has(InterfaceField::name)) slot.name = c->get(InterfaceField::name);
+    if (c->has(InterfaceField::description)) slot.description = c->get(InterfaceField::description);
+    slot.connectivity = c->get(InterfaceField::connectivity);
+    slot.provider = c->get(InterfaceField::provider);
+    slot.boundary = c->boundary;
+  }
   return slot;
 }
 
 const Enricher::Session::AddressSlot& Enricher::Session::address(const Ip6& a) {
-  auto& slot = addresses_[hash_address(a) & (addresses_.size() - 1)];
-  if (slot.generation == geo_generation_ && slot.address == a) return slot;
+  bool hit = false;
+  const auto g = geo_generation_;
+  auto& slot = probe(
+      addresses_, hash_address(a), [&](const AddressSlot& s) { return s.generation == g && same_address(s.address, a); },
+      [&](const AddressSlot& s) { return s.generation != g; }, rotor_, hit);
+  if (hit) return slot;
+  owner_.address_misses_.inc();
   slot.address = a;
   slot.generation = geo_generation_;
   slot.network = owner_.networks_.lookup(a);
@@ -154,35 +239,20 @@ const Enricher::Session::AddressSlot& Enricher::Session::address(const Ip6& a) {
 
 bool Enricher::Session::apply_interface(FlowRecord& r, bool in, std::uint32_t index, const ExporterSlot& ex) {
   const auto& slot = interface(r.exporter_address, index, ex, r.time_received);
-  std::string_view name, description, connectivity, provider;
-  std::uint32_t speed = 0;
-  Boundary boundary = Boundary::undefined;
-  if (slot.info) {
-    name = slot.info->name;
-    description = slot.info->description;
-    speed = slot.info->speed;
-  }
-  if (const auto* c = slot.classes.get()) {
-    if (c->has(InterfaceField::name)) name = c->get(InterfaceField::name);
-    if (c->has(InterfaceField::description)) description = c->get(InterfaceField::description);
-    connectivity = c->get(InterfaceField::connectivity);
-    provider = c->get(InterfaceField::provider);
-    boundary = c->boundary;
-  }
   if (in) {
-    r.in_if_name = name;
-    r.in_if_description = description;
-    r.in_if_speed = speed;
-    r.in_if_connectivity = connectivity;
-    r.in_if_provider = provider;
-    r.in_if_boundary = boundary;
+    r.in_if_name = slot.name;
+    r.in_if_description = slot.description;
+    r.in_if_speed = slot.speed;
+    r.in_if_connectivity = slot.connectivity;
+    r.in_if_provider = slot.provider;
+    r.in_if_boundary = slot.boundary;
   } else {
-    r.out_if_name = name;
-    r.out_if_description = description;
-    r.out_if_speed = speed;
-    r.out_if_connectivity = connectivity;
-    r.out_if_provider = provider;
-    r.out_if_boundary = boundary;
+    r.out_if_name = slot.name;
+    r.out_if_description = slot.description;
+    r.out_if_speed = slot.speed;
+    r.out_if_connectivity = slot.connectivity;
+    r.out_if_provider = slot.provider;
+    r.out_if_boundary = slot.boundary;
   }
   return owner_.directory_ && !slot.info;
 }
@@ -197,16 +267,13 @@ std::uint32_t Enricher::Session::pick_as(std::uint32_t from_flow, std::uint32_t 
 
 void Enricher::Session::enrich(FlowRecord& r) {
   const auto& ex = exporter(r.exporter_address, r.time_received);
-  if (ex.info) r.exporter_name = ex.info->name;
-  else if (owner_.directory_) owner_.unknown_exporter_.inc();
-  if (const auto* c = ex.classes.get()) {
-    if (c->has(ExporterField::name)) r.exporter_name = c->get(ExporterField::name);
-    r.exporter_group = c->get(ExporterField::group);
-    r.exporter_role = c->get(ExporterField::role);
-    r.exporter_site = c->get(ExporterField::site);
-    r.exporter_region = c->get(ExporterField::region);
-    r.exporter_tenant = c->get(ExporterField::tenant);
-  }
+  if (!ex.info && owner_.directory_) owner_.unknown_exporter_.inc();
+  r.exporter_name = ex.name;
+  r.exporter_group = ex.group;
+  r.exporter_role = ex.role;
+  r.exporter_site = ex.site;
+  r.exporter_region = ex.region;
+  r.exporter_tenant = ex.tenant;
 
   if (!interfaces_.empty()) {
     bool unknown = false;

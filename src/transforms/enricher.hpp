@@ -63,6 +63,7 @@ class Enricher {
     std::vector<ExporterSlot> exporters_;
     std::vector<InterfaceSlot> interfaces_;
     std::vector<AddressSlot> addresses_;
+    unsigned rotor_ = 0;  // picks the way to evict in a full set
     std::uint64_t geo_generation_ = 0;
     std::shared_ptr<const GeoSnapshot> geo_;
   };
@@ -82,6 +83,9 @@ class Enricher {
   std::vector<AsSource> as_sources_;
   Counter& unknown_exporter_;
   Counter& unknown_interface_;
+  Counter& exporter_misses_;  // session cache misses, to size the caches
+  Counter& interface_misses_;
+  Counter& address_misses_;
 };
 
 }  // namespace sluice::transforms

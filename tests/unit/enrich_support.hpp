@@ -1,8 +1,6 @@
 // Enrichment test support: MMDB files built with MaxMind::DB::Writer (Perl) and a fixed InterfaceDirectory.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <map>
 #include <memory>
