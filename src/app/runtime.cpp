@@ -103,9 +103,10 @@ void Runtime::start_store() {
 
 void Runtime::start_outlet() {
   const auto& out = *config_.outlet;
-  start_store();
+  // Before the store, whose start may wait for a server: a missing database file fails at once.
   // No InterfaceDirectory yet: names come with the metadata providers; classifiers, networks and GeoIP work without.
   if (out.flows.enrich.any()) parts_->enricher = std::make_unique<transforms::Enricher>(out.flows.enrich, nullptr, metrics_);
+  start_store();
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
                                                                    parts_->tail.get(), parts_->enricher.get());
   pipeline::BatchSinkPolicy policy;
