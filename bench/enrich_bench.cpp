@@ -120,13 +120,17 @@ struct FlowKey {
   std::uint32_t in_if, out_if, src_as;
 };
 
-// Flows over `distinct` source and destination addresses (a third IPv6), random exporters and interfaces.
+// Flows over `distinct` source and destination addresses (a third IPv6), in datagrams of 30 flows
+// from a random exporter, with random interfaces.
 std::vector<FlowKey> make_pool(std::size_t distinct) {
   std::mt19937 rng(7);
   std::vector<FlowKey> pool(kPool);
   const auto address = [&](std::uint32_t n) { return n % 3 == 0 ? v6((n % 200) << 16 | (n & 0xffff)) : v4(0x0a000000u + (n % (1000 << 8))); };
-  for (auto& k : pool) {
-    k.exporter = v4(0xc0000200u + rng() % kExporters);
+  Ip6 exporter{};
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    auto& k = pool[i];
+    if (i % 30 == 0) exporter = v4(0xc0000200u + rng() % kExporters);  // a datagram of 30 flows per exporter
+    k.exporter = exporter;
     k.in_if = 1 + rng() % kInterfaces;
     k.out_if = 1 + rng() % kInterfaces;
     k.src = address(static_cast<std::uint32_t>(rng() % distinct) * 2654435761u >> 8);

@@ -30,21 +30,23 @@ std::size_t slots_for(std::size_t wanted) { return std::bit_ceil(std::max<std::s
 constexpr std::size_t kExporterSlots = 256;
 constexpr std::size_t kWays = 4;  // caches are 4-way set associative: a few hot keys never evict each other
 
-// The way of the set for `h` that holds the key, or else the way to fill (an empty one, or one in
-// rotation); `found` says which.
-template <typename Slot, typename Match, typename Empty>
-Slot& probe(std::vector<Slot>& slots, std::uint64_t h, const Match& match, const Empty& empty, unsigned& rotor, bool& found) {
-  Slot* set = &slots[(h & (slots.size() / kWays - 1)) * kWays];
-  Slot* victim = nullptr;
-  for (std::size_t w = 0; w < kWays; ++w) {
-    if (match(set[w])) {
+// The index of the way of the set for `h` that holds the key, or else of the way to fill (an empty
+// one, or one in rotation); `found` says which. Keys are kept apart from what they map to, so that a
+// probe reads one or two cache lines.
+template <typename Key, typename Match, typename Empty>
+std::size_t probe(const std::vector<Key>& keys, std::uint64_t h, const Match& match, const Empty& empty, unsigned& rotor,
+                  bool& found) {
+  const std::size_t base = (h & (keys.size() / kWays - 1)) * kWays;
+  std::size_t victim = keys.size();
+  for (std::size_t w = base; w < base + kWays; ++w) {
+    if (match(keys[w])) {
       found = true;
-      return set[w];
+      return w;
     }
-    if (!victim && empty(set[w])) victim = &set[w];
+    if (victim == keys.size() && empty(keys[w])) victim = w;
   }
   found = false;
-  return victim ? *victim : set[rotor++ & (kWays - 1)];
+  return victim != keys.size() ? victim : base + (rotor++ & (kWays - 1));
 }
 
 bool same_address(const Ip6& a, const Ip6& b) {
@@ -67,22 +69,28 @@ struct Enricher::Session::ExporterSlot {
   std::shared_ptr<const Classification> classes;
 };
 
-struct Enricher::Session::InterfaceSlot {
+struct Enricher::Session::InterfaceKey {
   Ip6 address{};
-  std::uint32_t index = 0;
-  bool used = false;
-  Boundary boundary = Boundary::undefined;
+  std::uint32_t index = 0;  // 0: empty (index 0 is never looked up)
   std::uint32_t checked_at = 0;
-  std::uint32_t speed = 0;
+  const ExporterInfo* exporter = nullptr;  // the exporter entry the slot was computed with
+};
+
+struct alignas(64) Enricher::Session::InterfaceSlot {
   std::string_view name, description, connectivity, provider;
+  std::uint32_t speed = 0;
+  Boundary boundary = Boundary::undefined;
   std::shared_ptr<const InterfaceInfo> info;
-  std::shared_ptr<const ExporterInfo> exporter;  // what `classes` was computed with
+  std::shared_ptr<const ExporterInfo> exporter;  // keeps InterfaceKey::exporter alive
   std::shared_ptr<const Classification> classes;
 };
 
-struct Enricher::Session::AddressSlot {
+struct Enricher::Session::AddressKey {
   Ip6 address{};
   std::uint64_t generation = 0;  // 0: empty; otherwise the GeoIP generation it was filled under
+};
+
+struct Enricher::Session::AddressSlot {
   const NetworkAttributes* network = nullptr;
   std::uint32_t asn = 0;
   bool has_country = false;
@@ -133,17 +141,28 @@ Enricher::~Enricher() = default;
 
 Enricher::Session::Session(Enricher& owner) : owner_(owner) {
   exporters_.resize(kExporterSlots);
-  if (owner.directory_ || owner.interface_classifier_) interfaces_.resize(slots_for(owner.config_.interface_cache_entries));
-  if (owner.address_work_) addresses_.resize(slots_for(owner.config_.address_cache_entries));
+  if (owner.directory_ || owner.interface_classifier_) {
+    interface_keys_.resize(slots_for(owner.config_.interface_cache_entries));
+    interfaces_.resize(interface_keys_.size());
+  }
+  if (owner.address_work_) {
+    address_keys_.resize(slots_for(owner.config_.address_cache_entries));
+    addresses_.resize(address_keys_.size());
+  }
 }
 
 Enricher::Session::~Session() = default;
 
 const Enricher::Session::ExporterSlot& Enricher::Session::exporter(const Ip6& address, std::uint32_t now) {
   bool hit = false;
-  auto& slot = probe(
+  // Flows come in datagrams: most flows have the previous flow's exporter.
+  if (last_exporter_ && last_exporter_->checked_at == now && same_address(last_exporter_->address, address)) {
+    return *last_exporter_;
+  }
+  auto& slot = exporters_[probe(
       exporters_, hash_address(address), [&](const ExporterSlot& s) { return s.used && same_address(s.address, address); },
-      [](const ExporterSlot& s) { return !s.used; }, rotor_, hit);
+      [](const ExporterSlot& s) { return !s.used; }, rotor_, hit)];
+  last_exporter_ = &slot;
   if (hit && slot.checked_at == now) return slot;
   if (!hit) owner_.exporter_misses_.inc();
   auto info = owner_.directory_ ? owner_.directory_->exporter(address) : nullptr;
@@ -174,11 +193,12 @@ const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& 
                                                                      const ExporterSlot& ex, std::uint32_t now) {
   const std::uint64_t h = mix(hash_address(address) + index);
   bool hit = false;
-  auto& slot = probe(
-      interfaces_, h,
-      [&](const InterfaceSlot& s) { return s.used && s.index == index && same_address(s.address, address); },
-      [](const InterfaceSlot& s) { return !s.used; }, rotor_, hit);
-  if (hit && slot.checked_at == now && slot.exporter == ex.info) return slot;
+  const auto at = probe(
+      interface_keys_, h, [&](const InterfaceKey& k) { return k.index == index && same_address(k.address, address); },
+      [](const InterfaceKey& k) { return k.index == 0; }, rotor_, hit);
+  auto& key = interface_keys_[at];
+  auto& slot = interfaces_[at];
+  if (hit && key.checked_at == now && key.exporter == ex.info.get()) return slot;
   if (!hit) owner_.interface_misses_.inc();
   auto info = owner_.directory_ ? owner_.directory_->interface(address, index) : nullptr;
   if (!hit || info != slot.info || ex.info != slot.exporter) {
@@ -197,10 +217,10 @@ const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& 
       slot.classes = nullptr;
     }
   }
-  slot.address = address;
-  slot.index = index;
-  slot.used = true;
-  slot.checked_at = now;
+  key.address = address;
+  key.index = index;
+  key.checked_at = now;
+  key.exporter = ex.info.get();
   slot.info = std::move(info);
   slot.exporter = ex.info;
   slot.name = slot.description = slot.connectivity = slot.provider = {};
@@ -224,13 +244,13 @@ const Enricher::Session::InterfaceSlot& Enricher::Session::interface(const Ip6& 
 const Enricher::Session::AddressSlot& Enricher::Session::address(const Ip6& a) {
   bool hit = false;
   const auto g = geo_generation_;
-  auto& slot = probe(
-      addresses_, hash_address(a), [&](const AddressSlot& s) { return s.generation == g && same_address(s.address, a); },
-      [&](const AddressSlot& s) { return s.generation != g; }, rotor_, hit);
+  const auto at = probe(
+      address_keys_, hash_address(a), [&](const AddressKey& k) { return k.generation == g && same_address(k.address, a); },
+      [&](const AddressKey& k) { return k.generation != g; }, rotor_, hit);
+  auto& slot = addresses_[at];
   if (hit) return slot;
   owner_.address_misses_.inc();
-  slot.address = a;
-  slot.generation = geo_generation_;
+  address_keys_[at] = {a, g};
   slot.network = owner_.networks_.lookup(a);
   slot.asn = geo_ && geo_->asn ? geo_->asn->asn(a) : 0;
   slot.has_country = geo_ && geo_->country && geo_->country->country(a, slot.country);

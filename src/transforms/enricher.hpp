@@ -49,7 +49,9 @@ class Enricher {
 
    private:
     struct ExporterSlot;
+    struct InterfaceKey;
     struct InterfaceSlot;
+    struct AddressKey;
     struct AddressSlot;
 
     const ExporterSlot& exporter(const Ip6& address, std::uint32_t now);
@@ -61,9 +63,12 @@ class Enricher {
 
     Enricher& owner_;
     std::vector<ExporterSlot> exporters_;
+    std::vector<InterfaceKey> interface_keys_;  // interface_keys_[i] says what interfaces_[i] holds
     std::vector<InterfaceSlot> interfaces_;
+    std::vector<AddressKey> address_keys_;
     std::vector<AddressSlot> addresses_;
     unsigned rotor_ = 0;  // picks the way to evict in a full set
+    const ExporterSlot* last_exporter_ = nullptr;
     std::uint64_t geo_generation_ = 0;
     std::shared_ptr<const GeoSnapshot> geo_;
   };
