@@ -312,24 +312,24 @@ void Enricher::Session::enrich(FlowRecord& r) {
       geo_generation_ = 1;
     }
     const auto& src = address(r.src_addr);
-    if (const auto* n = src.network) {
-      r.src_net_name = n->name;
-      r.src_net_role = n->role;
-      r.src_net_site = n->site;
-      r.src_net_region = n->region;
-      r.src_net_tenant = n->tenant;
-    }
-    if (src.has_country) std::memcpy(r.src_country, src.country, 2);
+    const auto* src_net = src.network ? src.network : &owner_.no_network_;
+    r.src_net_name = src_net->name;
+    r.src_net_role = src_net->role;
+    r.src_net_site = src_net->site;
+    r.src_net_region = src_net->region;
+    r.src_net_tenant = src_net->tenant;
+    r.src_country[0] = src.has_country ? src.country[0] : '\0';
+    r.src_country[1] = src.has_country ? src.country[1] : '\0';
     r.src_as = pick_as(r.src_as, src.asn);
     const auto& dst = address(r.dst_addr);
-    if (const auto* n = dst.network) {
-      r.dst_net_name = n->name;
-      r.dst_net_role = n->role;
-      r.dst_net_site = n->site;
-      r.dst_net_region = n->region;
-      r.dst_net_tenant = n->tenant;
-    }
-    if (dst.has_country) std::memcpy(r.dst_country, dst.country, 2);
+    const auto* dst_net = dst.network ? dst.network : &owner_.no_network_;
+    r.dst_net_name = dst_net->name;
+    r.dst_net_role = dst_net->role;
+    r.dst_net_site = dst_net->site;
+    r.dst_net_region = dst_net->region;
+    r.dst_net_tenant = dst_net->tenant;
+    r.dst_country[0] = dst.has_country ? dst.country[0] : '\0';
+    r.dst_country[1] = dst.has_country ? dst.country[1] : '\0';
     r.dst_as = pick_as(r.dst_as, dst.asn);
   } else {
     r.src_as = pick_as(r.src_as, 0);

@@ -83,6 +83,7 @@ class Enricher {
   std::unique_ptr<Classifier> exporter_classifier_;   // null: no rules
   std::unique_ptr<Classifier> interface_classifier_;  // null: no rules
   NetworkTable networks_;
+  NetworkAttributes no_network_;  // empty views for addresses outside every network
   std::unique_ptr<GeoIp> geoip_;  // null: no database configured
   bool address_work_ = false;     // networks or GeoIP configured
   std::vector<AsSource> as_sources_;
