@@ -1,6 +1,9 @@
 // Enricher: directory names, classifiers, networks and GeoIP applied to flow records, and its config.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "config/config.hpp"
 #include "config/reader.hpp"
 #include "core/metrics.hpp"
@@ -259,6 +262,49 @@ TEST(Enricher, ASessionSeesAReloadedDatabase) {
         return again.src_as == 64999u && again.dst_as == 64999u;
       },
       std::chrono::seconds(10)));
+}
+
+TEST(Enricher, TwoDecodeThreadsShareOneEnricherWhileDatabasesAreReplaced) {
+  TempDir tmp("sluice-enrich-threads");
+  write_mmdb(tmp, tmp / "asn.mmdb", {{"198.51.100.0/24", 64500, ""}});
+  MetricsRegistry metrics;
+  FixedDirectory dir;
+  dir.add_exporter(ip("192.0.2.1"), "par1-edge");
+  for (std::uint32_t i = 1; i <= 64; ++i) dir.add_interface(ip("192.0.2.1"), i, "et-0/0/" + std::to_string(i), "Transit: Cogent", 10'000);
+  Enricher e(parse(std::string(kRules) + "      geoip: {asn_database: " + tmp / "asn.mmdb" + ", check_interval: 20ms}\n"), &dir,
+             metrics);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> wrong{0}, flows{0};
+  const auto decode = [&](std::uint32_t seed) {
+    auto session = e.session();
+    std::uint32_t n = seed;
+    while (!stop.load()) {
+      n = n * 1664525u + 1013904223u;
+      auto r = flow("192.0.2.1", "198.51.100.7", "10.1.0.1", 1 + n % 64, 1 + (n >> 8) % 64);
+      r.time_received += (n >> 20) % 3;
+      r.src_addr[15] = static_cast<std::uint8_t>(n >> 24);
+      session->enrich(r);
+      const bool ok = (r.src_as >= 64500 && r.src_as <= 64503) && r.exporter_site == "par" && r.in_if_provider == "Cogent" &&
+                      r.in_if_name == "et-0/0/" + std::to_string(r.in_if) && r.dst_net_name == "customers-par";
+      if (!ok) wrong.fetch_add(1);
+      flows.fetch_add(1);
+    }
+  };
+  std::thread a(decode, 1), b(decode, 2);
+  for (std::uint32_t asn = 64501; asn <= 64503; ++asn) {
+    write_mmdb(tmp, tmp / "asn.mmdb", {{"198.51.100.0/24", asn, ""}});
+    EXPECT_TRUE(testing::eventually([&] { return metrics.counter_total("enrich_geoip_reloads_total") == asn - 64500; },
+                                    std::chrono::seconds(10)));
+  }
+  stop = true;
+  a.join();
+  b.join();
+  EXPECT_GT(flows.load(), 10'000u);
+  EXPECT_EQ(wrong.load(), 0u);
+  auto s = e.session();
+  auto r = flow("192.0.2.1", "198.51.100.7", "10.1.0.1", 1, 2);
+  s->enrich(r);
+  EXPECT_EQ(r.src_as, 64503u);
 }
 
 }  // namespace
