@@ -13,7 +13,7 @@ build_pkgs=(cmake g++ make ccache pkg-config
   libgtest-dev libbenchmark-dev)
 test_pkgs=(clickhouse-server clickhouse-client softflowd tshark kcat python3-scapy tcpdump carbon-c-relay pmacct clang
   libclang-rt-14-dev curl procps
-  snmpd snmp libmaxmind-db-writer-perl)
+  snmpd snmp libmaxmind-db-writer-perl golang-go graphite-carbon)
 
 pkgs=("${build_pkgs[@]}")
 # chDB comes from the npm registry: Debian's npm only when no npm is installed (images that ship

@@ -4,9 +4,11 @@
 //   udp_replay synth-v5 --out FILE [--datagrams N] [--port P]
 //       N datagrams of 30 flows each (varied addresses, ports, counters), to UDP port P (2055).
 //   udp_replay send --pcap FILE --port P --rate PPS (--count N | --duration S) [--filter-port Q] [--v5-now]
+//                   [--sources K]
 //       sends the payloads of datagrams to port Q (all if not given) to 127.0.0.1:P, PPS datagrams a
 //       second; --v5-now rewrites NetFlow v5 headers so the export time is now and sequence numbers
-//       keep increasing across loops. Prints one line: `sent=<datagrams> flows=<v5 records> seconds=<s>`.
+//       keep increasing across loops; --sources K sends from K loopback addresses (127.0.1.1 …), each
+//       batch from the next one, as K exporters would. Prints one line: `sent=<datagrams> flows=<v5 records> seconds=<s>`.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -194,11 +196,25 @@ int send(int argc, char** argv) {
   if (rate <= 0 || (count == 0 && duration <= 0)) throw std::invalid_argument("need --rate and --count or --duration");
   const std::uint64_t total = count ? count : static_cast<std::uint64_t>(rate * duration);
   const bool v5_now = flag(argc, argv, "--v5-now");
+  const int sources = std::stoi(arg(argc, argv, "--sources", "1"));
+  if (sources < 1 || sources > 250) throw std::invalid_argument("--sources is 1 to 250");
 
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  int sndbuf = 8 << 20;
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  std::vector<int> fds;
+  for (int s = 0; s < sources; ++s) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    int sndbuf = 8 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (sources > 1) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl((127u << 24) | (1u << 8) | static_cast<std::uint32_t>(s + 1));
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) {
+        throw std::runtime_error("cannot bind a source socket to 127.0.1." + std::to_string(s + 1));
+      }
+    }
+    fds.push_back(fd);
+  }
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -208,8 +224,8 @@ int send(int argc, char** argv) {
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
   std::uint64_t sent = 0, flows = 0, failed = 0;
-  std::uint32_t sequence = 0;
-  std::size_t next = 0;
+  std::vector<std::uint32_t> sequences(fds.size(), 0);
+  std::size_t next = 0, source = 0;
   const auto start = std::chrono::steady_clock::now();
   while (sent < total) {
     // Pacing: as many as the elapsed time allows, at most one batch, so bursts stay short.
@@ -228,8 +244,8 @@ int send(int argc, char** argv) {
         const std::uint32_t records = get_be16(p.data() + 2);
         if (v5_now) {
           put_be32(p.data() + 8, now);
-          put_be32(p.data() + 16, sequence);
-          sequence += records;
+          put_be32(p.data() + 16, sequences[source]);
+          sequences[source] += records;
         }
         flows += records;
       }
@@ -241,7 +257,8 @@ int send(int argc, char** argv) {
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    const int done = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), 0);
+    const int done = ::sendmmsg(fds[source], msgs.data(), static_cast<unsigned>(n), 0);
+    source = (source + 1) % fds.size();
     // On loopback a full receiver drops (and counts) instead of failing the send; a failure here
     // is the sender's own, counted apart so drops are never blamed on the receiver.
     if (done < static_cast<int>(n)) failed += n - static_cast<std::size_t>(std::max(done, 0));
@@ -249,7 +266,7 @@ int send(int argc, char** argv) {
     next = (next + n) % payloads.size();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ::close(fd);
+  for (int fd : fds) ::close(fd);
   std::printf("sent=%llu flows=%llu seconds=%.3f send_failures=%llu\n", static_cast<unsigned long long>(sent - failed),
               static_cast<unsigned long long>(flows), seconds, static_cast<unsigned long long>(failed));
   return failed ? 2 : 0;

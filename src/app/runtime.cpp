@@ -13,9 +13,12 @@
 #include "pipeline/batch_sink.hpp"
 #include "pipeline/consumer_job.hpp"
 #include "pipeline/flow_batch_builder.hpp"
+#include "pipeline/metric_batch_builder.hpp"
+#include "pipeline/template_store.hpp"
 #include "sinks/chdb_store.hpp"
 #include "sinks/clickhouse_http_store.hpp"
 #include "sinks/flow_tables.hpp"
+#include "sinks/metric_router.hpp"
 #include "sources/udp_source.hpp"
 #include "transforms/enricher.hpp"
 
@@ -33,10 +36,13 @@ struct Runtime::Parts {
   FlowSchema schema;
   std::unique_ptr<transforms::Enricher> enricher;
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
+  std::unique_ptr<pipeline::TemplateStore> template_store;  // after flow_decoding: it holds its cache
   std::unique_ptr<pipeline::BatchSink> sink;
   std::vector<std::unique_ptr<bus::Consumer>> consumers;
   std::vector<std::unique_ptr<pipeline::ConsumerJob>> jobs;
   std::vector<std::thread> consumer_threads;
+  std::unique_ptr<pipeline::MetricDecoding> metric_decoding;
+  std::unique_ptr<sinks::MetricRouter> metric_router;
   std::atomic<bool> started{false};
 };
 
@@ -109,9 +115,23 @@ void Runtime::start_outlet() {
   start_store();
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
                                                                    parts_->tail.get(), parts_->enricher.get());
+  parts_->flow_decoding->sflow_options = SflowOptions{out.flows.sflow.decode_vxlan, out.flows.sflow.vxlan_port};
+  // Templates are known before the first flow is consumed: a restarted or new outlet decodes at once.
+  pipeline::TemplateStoreConfig templates;
+  templates.dir = std::filesystem::path(config_.data_dir) / "flows";
+  templates.save_interval = out.flows.templates.save_interval;
+  templates.catch_up_timeout = out.flows.templates.catch_up_timeout;
+  if (config_.bus.kafka) {
+    templates.kafka = kafka_config(*config_.bus.kafka);
+    templates.topic = config_.bus.kafka->topic_prefix + "flow-templates";
+  }
+  parts_->template_store =
+      std::make_unique<pipeline::TemplateStore>(parts_->flow_decoding->templates, std::move(templates), metrics_);
+  parts_->template_store->start();
   pipeline::BatchSinkPolicy policy;
   policy.parallel_inserts = out.sink.parallel_inserts;
   policy.max_pending_batches = out.sink.max_pending_batches;
+  policy.max_pending_bytes = out.sink.max_pending_bytes;
   policy.retry_initial = out.sink.retry_initial;
   policy.retry_max = out.sink.retry_max;
   policy.dead_letter_dir = out.dead_letter_dir;
@@ -123,7 +143,7 @@ void Runtime::start_outlet() {
       parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kafka_config(*config_.bus.kafka),
                                                                        std::vector<std::string>{topic}, metrics_));
     } else {
-      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers));
+      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers, {topic}));
     }
     pipeline::ConsumerJobConfig jc;
     jc.name = "flows";
@@ -138,9 +158,39 @@ void Runtime::start_outlet() {
         [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::FlowBatchBuilder>(*decoding); },
         *parts_->sink, metrics_));
   }
+  if (out.metrics) start_metrics(policy);
   for (std::size_t i = 0; i < parts_->consumers.size(); ++i) {
     parts_->consumer_threads.emplace_back([this, i] { parts_->consumers[i]->run(*parts_->jobs[i]); });
   }
+}
+
+void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
+  const auto& out = *config_.outlet;
+  parts_->metric_decoding = std::make_unique<pipeline::MetricDecoding>(metrics_);
+  parts_->metric_router = std::make_unique<sinks::MetricRouter>(
+      *out.metrics, std::filesystem::path(config_.data_dir) / "spool", parts_->store.get(), policy, metrics_);
+  parts_->metric_router->start();
+  const std::string topic = config_.topic_for(SourceKind::falcon);
+  if (config_.bus.kafka) {
+    // Its own group: a rebalance of the flows consumers never pauses the metrics, nor the reverse.
+    auto kc = kafka_config(*config_.bus.kafka);
+    kc.consumer_group += "-metrics";
+    parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_));
+  } else {
+    parts_->consumers.push_back(parts_->memory_bus->make_consumer(0, 1, {topic}));
+  }
+  pipeline::ConsumerJobConfig jc;
+  jc.name = "metrics";
+  jc.max_rows = out.batch.max_rows;
+  jc.max_bytes = out.batch.max_bytes;
+  jc.max_delay = out.batch.max_delay;
+  jc.commit_interval = out.commit_interval;
+  jc.revoke_timeout = config_.shutdown_timeout / 2;
+  auto* decoding = parts_->metric_decoding.get();
+  parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
+      jc, *parts_->consumers.back(),
+      [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::MetricBatchBuilder>(*decoding); },
+      *parts_->metric_router, metrics_));
 }
 
 void Runtime::start_inlet() {
@@ -173,6 +223,7 @@ void Runtime::start() {
 
   if (config_.bus.kafka) {
     std::vector<std::string> topics{config_.topic_for(SourceKind::netflow)};
+    if (config_.outlet && config_.outlet->metrics) topics.push_back(config_.topic_for(SourceKind::falcon));
     bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
   } else {
     parts_->memory_bus = std::make_unique<bus::MemoryBus>(
@@ -219,11 +270,13 @@ bool Runtime::stop() {
   for (auto& c : parts_->consumers) c->stop();
   for (auto& t : parts_->consumer_threads) t.join();
   parts_->consumer_threads.clear();
+  if (parts_->template_store) parts_->template_store->stop();  // after the consumers: the last templates are saved
   if (parts_->sink) {
     const auto before = parts_->sink->pending();
     parts_->sink->stop(deadline);
     clean = clean && before == 0;
   }
+  if (parts_->metric_router) parts_->metric_router->stop(deadline);
   if (parts_->admin) parts_->admin->stop();
   spdlog::info("shutdown complete{}", clean ? "" : " (some data stays on the bus for the next start)");
   return clean;
@@ -242,6 +295,7 @@ nlohmann::json Runtime::status() const {
   nlohmann::json sinks = nlohmann::json::array();
   if (parts_->sink) sinks.push_back(parts_->sink->status());
   j["sinks"] = std::move(sinks);
+  if (parts_->metric_router) j["destinations"] = parts_->metric_router->status();
   if (parts_->memory_bus) j["bus"] = {{"kind", "memory"}, {"queued_bytes", parts_->memory_bus->queued_bytes()}};
   else if (config_.bus.kafka) j["bus"] = {{"kind", "kafka"}, {"brokers", config_.bus.kafka->brokers}};
   return j;

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "core/metrics.hpp"
+#include "pipeline/batch_sink.hpp"
 
 namespace sluice::app {
 
@@ -37,6 +38,7 @@ class Runtime {
   struct Parts;
   void start_store();
   void start_outlet();
+  void start_metrics(const pipeline::BatchSinkPolicy& policy);
   void start_inlet();
 
   config::Config config_;

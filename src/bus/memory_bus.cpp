@@ -1,5 +1,6 @@
 #include "bus/memory_bus.hpp"
 
+#include <algorithm>
 #include <xxhash.h>
 
 #include <chrono>
@@ -26,7 +27,8 @@ class MemoryBus::MemoryProducer final : public Producer {
 
 class MemoryBus::MemoryConsumer final : public Consumer {
  public:
-  MemoryConsumer(MemoryBus& bus, int index, int count) : bus_(bus), index_(index), count_(count) {}
+  MemoryConsumer(MemoryBus& bus, int index, int count, std::vector<std::string> topics)
+      : bus_(bus), index_(index), count_(count), topics_(std::move(topics)) {}
 
   void run(ConsumerHandler& handler) override {
     std::vector<std::pair<PartitionRef, Partition*>> owned;
@@ -34,6 +36,7 @@ class MemoryBus::MemoryConsumer final : public Consumer {
       std::vector<Assignment> added;
       std::shared_lock lock(bus_.topics_mutex_);
       for (auto& [name, topic] : bus_.topics_) {
+        if (!topics_.empty() && std::find(topics_.begin(), topics_.end(), name) == topics_.end()) continue;
         for (std::size_t p = 0; p < topic->partitions.size(); ++p) {
           if (static_cast<int>(p) % count_ != index_) continue;
           PartitionRef ref{name, static_cast<std::int32_t>(p)};
@@ -144,6 +147,7 @@ class MemoryBus::MemoryConsumer final : public Consumer {
   MemoryBus& bus_;
   int index_;
   int count_;
+  std::vector<std::string> topics_;  // empty: every topic
   std::atomic<bool> stopping_{false};
 };
 
@@ -162,8 +166,8 @@ MemoryBus::~MemoryBus() { metrics_.remove_callbacks("bus_queued_bytes", {{"bus",
 
 Producer& MemoryBus::producer() { return *producer_; }
 
-std::unique_ptr<Consumer> MemoryBus::make_consumer(int index, int count) {
-  return std::make_unique<MemoryConsumer>(*this, index, count);
+std::unique_ptr<Consumer> MemoryBus::make_consumer(int index, int count, std::vector<std::string> topics) {
+  return std::make_unique<MemoryConsumer>(*this, index, count, std::move(topics));
 }
 
 MemoryBus::Topic& MemoryBus::topic(std::string_view name) {

@@ -30,8 +30,9 @@ class MemoryBus {
   ~MemoryBus();
 
   Producer& producer();
-  // Consumer `index` of `count` reads partitions p with p % count == index, of every topic.
-  std::unique_ptr<Consumer> make_consumer(int index, int count);
+  // Consumer `index` of `count` reads partitions p with p % count == index, of the given topics
+  // (every topic when none is given).
+  std::unique_ptr<Consumer> make_consumer(int index, int count, std::vector<std::string> topics = {});
   std::uint64_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
 
   struct Entry {

@@ -90,6 +90,7 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto s = r.child("sink");
     o.sink.parallel_inserts = static_cast<int>(s.integer("parallel_inserts", o.sink.parallel_inserts, 1, 64));
     o.sink.max_pending_batches = static_cast<int>(s.integer("max_pending_batches", o.sink.max_pending_batches, 1, 1024));
+    o.sink.max_pending_bytes = s.size("max_pending_bytes", o.sink.max_pending_bytes);
     o.sink.retry_initial = s.duration("retry_initial", o.sink.retry_initial);
     o.sink.retry_max = s.duration("retry_max", o.sink.retry_max);
     s.finish();
@@ -99,9 +100,25 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto f = r.child("flows");
     o.flows.optional_columns = f.string_list("optional_columns");
     o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
+    {
+      auto sf = f.child("sflow");
+      o.flows.sflow.decode_vxlan = sf.boolean("decode_vxlan", o.flows.sflow.decode_vxlan);
+      o.flows.sflow.vxlan_port = static_cast<std::uint16_t>(sf.integer("vxlan_port", o.flows.sflow.vxlan_port, 1, 65535));
+      sf.finish();
+    }
+    {
+      auto t = f.child("templates");
+      o.flows.templates.save_interval = t.duration("save_interval", o.flows.templates.save_interval);
+      o.flows.templates.catch_up_timeout = t.duration("catch_up_timeout", o.flows.templates.catch_up_timeout);
+      t.finish();
+    }
     auto enrich = f.child("enrich");
     o.flows.enrich = transforms::parse_enrich_config(enrich);
     f.finish();
+  }
+  if (r.has("metrics")) {
+    auto m = r.child("metrics");
+    o.metrics = sinks::parse_metric_router_config(m);
   }
   r.finish();
   return o;
@@ -114,6 +131,9 @@ std::string Config::topic_for(SourceKind kind) const {
   switch (kind) {
     case SourceKind::netflow:
     case SourceKind::sflow: return prefix + "flows";
+    // One topic for both, so one outlet job routes every metric.
+    case SourceKind::falcon:
+    case SourceKind::graphite: return prefix + "metrics";
     default: return prefix + to_string(kind);
   }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/envelope.hpp"
+#include "sinks/metric_router_config.hpp"
 #include "transforms/enrich_config.hpp"
 
 namespace sluice::config {
@@ -77,13 +78,28 @@ struct ChdbConfig {
 struct SinkConfig {
   int parallel_inserts = 2;
   int max_pending_batches = 16;
+  std::uint64_t max_pending_bytes = 512ull << 20;  // batches waiting for the store, in bytes
   milliseconds retry_initial{200};
   milliseconds retry_max{30'000};
+};
+
+struct SflowDecodeConfig {
+  bool decode_vxlan = false;  // describe the packet inside VXLAN rather than the tunnel
+  std::uint16_t vxlan_port = 4789;
+};
+
+struct FlowTemplatesConfig {
+  // The template file (<data_dir>/flows/flow-templates.bin) is written at most this often.
+  milliseconds save_interval{2000};
+  // Distributed mode: how long a starting outlet reads the template topic before consuming flows.
+  milliseconds catch_up_timeout{10'000};
 };
 
 struct FlowsConfig {
   std::vector<std::string> optional_columns;
   std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
+  SflowDecodeConfig sflow;
+  FlowTemplatesConfig templates;
   transforms::EnrichConfig enrich;
 };
 
@@ -96,6 +112,7 @@ struct OutletConfig {
   SinkConfig sink;
   std::string dead_letter_dir;
   FlowsConfig flows;
+  std::optional<sinks::MetricRouterConfig> metrics;  // set: the outlet routes the metrics topic
 };
 
 struct Config {

@@ -1,5 +1,7 @@
 #include "config/reader.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -281,6 +283,31 @@ std::map<std::string, std::string> ConfigReader::string_map(const std::string& k
   return out;
 }
 
+std::map<std::string, std::string> ConfigReader::string_map_or_json(const std::string& key) {
+  if (!has(key) || !node_[key].IsScalar()) return string_map(key);
+  seen_.insert(key);
+  std::map<std::string, std::string> out;
+  std::string err;
+  const auto text = substitute_env(node_[key].Scalar(), &err);
+  if (!err.empty()) {
+    error(key, err);
+    return out;
+  }
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error(key, "expected a mapping, or a JSON object such as {\"graph-00\":\"127.0.0.1:6070\"}; got \"" + text + "\"");
+    return out;
+  }
+  for (const auto& [name, value] : j.items()) {
+    if (!value.is_string()) {
+      error(key + "." + name, "expected a string");
+      continue;
+    }
+    out[name] = value.get<std::string>();
+  }
+  return out;
+}
+
 ConfigReader ConfigReader::child(const std::string& key) {
   seen_.insert(key);
   YAML::Node sub;
@@ -291,10 +318,11 @@ ConfigReader ConfigReader::child(const std::string& key) {
 std::vector<ConfigReader> ConfigReader::list(const std::string& key) {
   seen_.insert(key);
   std::vector<ConfigReader> out;
-  if (!has(key) || node_[key].IsNull()) return out;
+  if (!has(key)) return out;
   const YAML::Node value = node_[key];
+  if (value.IsNull()) return out;
   if (!value.IsSequence()) {
-    error(key, "expected a list");
+    error(key, "expected a list of mappings");
     return out;
   }
   for (std::size_t i = 0; i < value.size(); ++i) {

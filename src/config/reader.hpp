@@ -53,11 +53,15 @@ class ConfigReader {
   std::string listen_address(const std::string& key, const std::string& fallback);
   std::vector<std::string> string_list(const std::string& key);
   std::map<std::string, std::string> string_map(const std::string& key);
+  // The same, or a string holding a JSON object of strings, so that one environment variable can
+  // carry a whole map (Open-Falcon's `cluster` notation: {"graph-00":"10.0.0.1:6070,10.0.0.2:6070"}).
+  std::map<std::string, std::string> string_map_or_json(const std::string& key);
   // A nested mapping; absent → an empty reader (defaults apply).
   ConfigReader child(const std::string& key);
-  // A list of mappings: one reader per item, with key paths key[0], key[1], ...
+  // A list of mappings, one reader per element (paths "key[0]", "key[1]", ...); absent → empty.
   std::vector<ConfigReader> list(const std::string& key);
-  // The keys of this mapping in file order, for mappings keyed by data (network prefixes).
+  // The keys of this mapping in file order, for mappings keyed by data (prefixes, indexes); read each
+  // with child() or the typed getters so that finish() knows it.
   std::vector<std::string> keys() const;
 
   void error(const std::string& key, const std::string& message);

@@ -85,7 +85,16 @@ bool parse_tags(std::string_view text, MetricValue& out) {
     if (out.tag_count == MetricValue::kMaxTags) return false;
     out.tags[out.tag_count++] = {trim(pair.substr(0, eq)), trim(pair.substr(eq + 1))};
   }
-  std::sort(out.tags.begin(), out.tags.begin() + out.tag_count, [](const Tag& a, const Tag& b) { return a.key < b.key; });
+  // Open-Falcon builds a map from the pieces, so a repeated key keeps its last value: sort stably,
+  // then keep the last of each run of equal keys.
+  std::stable_sort(out.tags.begin(), out.tags.begin() + out.tag_count,
+                   [](const Tag& a, const Tag& b) { return a.key < b.key; });
+  std::uint8_t kept = 0;
+  for (std::uint8_t i = 0; i < out.tag_count; ++i) {
+    if (kept != 0 && out.tags[kept - 1].key == out.tags[i].key) out.tags[kept - 1] = out.tags[i];
+    else out.tags[kept++] = out.tags[i];
+  }
+  out.tag_count = kept;
   return true;
 }
 

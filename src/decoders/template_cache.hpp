@@ -2,6 +2,7 @@
 // template, per exporter and observation domain; shared by all partitions of an outlet.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -22,6 +23,10 @@
 #include "decoders/flow_fields.hpp"
 
 namespace sluice {
+
+namespace template_cache_detail {
+struct Record;
+}
 
 struct TemplateCacheLimits {
   std::size_t max_templates = 65536;
@@ -82,6 +87,25 @@ class TemplateCache {
   // nothing on a malformed input and returns false.
   std::string serialize() const;
   bool restore(std::string_view bytes);
+
+  // The same state as one entry per template, sampler rate, exporter rate and init time, for a
+  // compacted Kafka topic. The key names the entry in text ("template/192.0.2.1/9/0/256",
+  // "sampler/<exporter>/<version>/<domain>/<id or *>", "rate/<exporter>", "init/<exporter>/<version>/<domain>");
+  // the value is the entry in the serialize() record format behind a format byte.
+  struct EntryBytes {
+    std::string key;
+    std::string value;
+  };
+  std::vector<EntryBytes> entries() const;
+  enum class EntryResult { applied, malformed };
+  // Stores one entry from entries(), or forgets it when `value` is empty (a tombstone). A value whose
+  // key does not match `key`, or any malformed key or value, changes nothing.
+  EntryResult restore_entry(std::string_view key, std::string_view value);
+
+  // Bumped whenever what serialize() would write changes (a template learned, redefined, withdrawn or
+  // evicted; a sampling rate or init time learned or changed); refreshes of known state leave it alone.
+  // Savers compare it to decide whether anything needs writing.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // Writes serialize() to dir/kFileName atomically (temp file + rename); throws on I/O errors.
   void save(const std::filesystem::path& dir) const;
   // Loads dir/kFileName if present; false when absent or unreadable (logged).
@@ -116,6 +140,9 @@ class TemplateCache {
   std::size_t expire_exporter_locked(ExporterState& st, std::uint64_t now_ns);
   std::size_t expire_locked(std::uint64_t now_ns);
   void insert_template_locked(const Ip6& exporter, std::uint64_t key, TemplatePtr tpl);
+  void apply_locked(const template_cache_detail::Record& rec);
+  void erase_locked(const template_cache_detail::Record& rec);
+  void changed_locked() { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
   TemplateCacheLimits limits_;
   MetricsRegistry& metrics_;
@@ -132,6 +159,7 @@ class TemplateCache {
   std::size_t total_pending_sets_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t last_sweep_ns_ = 0;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace sluice

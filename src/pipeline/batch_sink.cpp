@@ -24,23 +24,33 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
       metrics_(metrics) {
   metrics_.gauge_callback("sink_pending_batches", "Batches submitted and not yet stored", {{"sink", name_}},
                           [this] { return static_cast<double>(pending()); });
+  metrics_.gauge_callback("sink_pending_bytes", "Bytes of batches submitted and not yet stored", {{"sink", name_}},
+                          [this] {
+                            std::lock_guard lock(mutex_);
+                            return static_cast<double>(pending_bytes_);
+                          });
   for (int i = 0; i < policy_.parallel_inserts; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 BatchSink::~BatchSink() {
   stop(std::chrono::steady_clock::now());
   metrics_.remove_callbacks("sink_pending_batches", {{"sink", name_}});
+  metrics_.remove_callbacks("sink_pending_bytes", {{"sink", name_}});
 }
 
 void BatchSink::submit(sinks::InsertRequest request, std::function<void()> on_done) {
   std::unique_lock lock(mutex_);
+  const std::uint64_t size = request.body.size();
   space_cv_.wait(lock, [&] {
-    return closing_ || queue_.size() + in_flight_ < static_cast<std::size_t>(policy_.max_pending_batches);
+    const std::size_t pending = queue_.size() + in_flight_;
+    return closing_ || (pending < static_cast<std::size_t>(policy_.max_pending_batches) &&
+                        (pending == 0 || pending_bytes_ + size <= policy_.max_pending_bytes));
   });
   if (closing_) {
     abandoned_.inc();
     return;
   }
+  pending_bytes_ += size;
   queue_.push_back(Job{std::move(request), std::move(on_done)});
   work_cv_.notify_one();
 }
@@ -60,6 +70,7 @@ void BatchSink::stop(std::chrono::steady_clock::time_point deadline) {
                    "and are replayed from the bus on restart",
                    name_, queue_.size() + in_flight_);
       abandoned_.inc(queue_.size());
+      for (const auto& job : queue_) pending_bytes_ -= job.request.body.size();
       queue_.clear();
     }
     aborted_.store(true);
@@ -94,6 +105,7 @@ void BatchSink::worker() {
     {
       std::lock_guard lock(mutex_);
       --in_flight_;
+      pending_bytes_ -= job.request.body.size();
       if (!done) abandoned_.inc();
     }
     space_cv_.notify_all();
@@ -174,6 +186,7 @@ nlohmann::json BatchSink::status() const {
   j["name"] = name_;
   j["store"] = store_.describe();
   j["pending_batches"] = queue_.size() + in_flight_;
+  j["pending_bytes"] = pending_bytes_;
   j["batches"] = batches_ok_.value();
   j["rows"] = rows_ok_.value();
   j["retries"] = retries_.value();

@@ -24,17 +24,28 @@ struct BatchSinkPolicy {
   std::chrono::milliseconds retry_initial{200};
   std::chrono::milliseconds retry_max{30'000};
   std::string dead_letter_dir;
+  // The same bound in body bytes, so that memory stays bounded whatever the batch size; one batch
+  // larger than this still goes through alone.
+  std::uint64_t max_pending_bytes = 512ull << 20;
+};
+
+// Where a consumer job hands its closed batches, in offset order: `on_done` runs once the batch is
+// durable wherever it goes. A batch that never becomes durable is never acknowledged.
+class BatchTarget {
+ public:
+  virtual ~BatchTarget() = default;
+  virtual void submit(sinks::InsertRequest request, std::function<void()> on_done) = 0;
 };
 
 // `on_done` is called exactly once per batch, from a sink thread, when the batch is stored or
 // dead-lettered (both durable). A batch still failing when the sink stops is never acknowledged,
 // so the bus replays it after restart: retryable errors cost latency, never data.
-class BatchSink {
+class BatchSink final : public BatchTarget {
  public:
   BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy policy, MetricsRegistry& metrics);
   ~BatchSink();
 
-  void submit(sinks::InsertRequest request, std::function<void()> on_done);
+  void submit(sinks::InsertRequest request, std::function<void()> on_done) override;
   // Waits until every submitted batch is done, or the deadline; then abandons the rest. Idempotent.
   void stop(std::chrono::steady_clock::time_point deadline);
   std::size_t pending() const;
@@ -59,6 +70,7 @@ class BatchSink {
   std::condition_variable abort_cv_;
   std::deque<Job> queue_;
   std::size_t in_flight_ = 0;
+  std::uint64_t pending_bytes_ = 0;  // bodies queued or in flight
   bool closing_ = false;
   std::atomic<bool> aborted_{false};
   std::string last_error_;

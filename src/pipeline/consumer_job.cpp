@@ -44,7 +44,7 @@ std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata) {
 }
 
 ConsumerJob::ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory,
-                         BatchSink& sink, MetricsRegistry& metrics)
+                         BatchTarget& sink, MetricsRegistry& metrics)
     : config_(std::move(config)),
       consumer_(consumer),
       factory_(std::move(factory)),
@@ -59,7 +59,10 @@ ConsumerJob::ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, Batc
       replayed_batches_(metrics.counter("outlet_replayed_batches_total", "Batches rebuilt on the boundaries of a previous owner", {{"job", config_.name}})),
       unrecorded_boundaries_(metrics.counter("outlet_unrecorded_boundaries_total",
                                              "Batches inserted although their boundary could not be committed first (may duplicate after a crash)",
-                                             {{"job", config_.name}})) {}
+                                             {{"job", config_.name}})),
+      skipped_offsets_(metrics.counter("outlet_skipped_offsets_total",
+                                       "Offsets the bus moved past before they were read (retention or an offset reset: data lost upstream)",
+                                       {{"job", config_.name}})) {}
 
 ConsumerJob::~ConsumerJob() = default;
 
@@ -69,6 +72,7 @@ void ConsumerJob::on_assigned(const std::vector<bus::Assignment>& assigned) {
     auto p = std::make_shared<Partition>(a.ref, factory_(a.ref), a.next_offset);
     p->plan = decode_pending_ranges(a.metadata);
     p->committed = a.next_offset;
+    p->next_expected = a.next_offset >= 0 ? a.next_offset : -1;
     p->committed_metadata = a.metadata;
     if (!p->plan.empty()) {
       spdlog::info("job {}: {}/{} resumes at offset {} and rebuilds {} batches sent by its previous owner",
@@ -77,6 +81,17 @@ void ConsumerJob::on_assigned(const std::vector<bus::Assignment>& assigned) {
     partitions_[a.ref] = std::move(p);
   }
   last_partition_ = nullptr;
+}
+
+void ConsumerJob::note_skipped(Partition& p, std::int64_t offset) {
+  const auto lost = static_cast<std::uint64_t>(offset - p.next_expected);
+  skipped_offsets_.inc(lost);
+  if (auto suppressed = log_limiter_.allow("skipped/" + p.ref.topic)) {
+    spdlog::error("job {}: {}/{} jumped from offset {} to {}: {} message(s) were removed by the bus before this "
+                  "outlet read them ({} similar jump(s) since the last report). Raise the topic's retention or add "
+                  "outlet capacity; see sluice_outlet_skipped_offsets_total",
+                  config_.name, p.ref.topic, p.ref.partition, p.next_expected, offset, lost, *suppressed);
+  }
 }
 
 void ConsumerJob::on_message(const bus::Message& m) {
@@ -89,6 +104,8 @@ void ConsumerJob::on_message(const bus::Message& m) {
   }
   Partition& p = *last_partition_;
   const std::int64_t o = m.offset;
+  if (p.next_expected >= 0 && o > p.next_expected) note_skipped(p, o);
+  p.next_expected = o + 1;
 
   // Follow the previous owner's boundaries while the replay plan covers this offset.
   while (!p.plan.empty() && o > p.plan.front().last) {

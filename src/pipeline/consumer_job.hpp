@@ -47,7 +47,7 @@ std::deque<OffsetRange> decode_pending_ranges(std::string_view metadata);
 // before the insert starts; the offset itself is committed only once every batch below it is stored.
 class ConsumerJob final : public bus::ConsumerHandler {
  public:
-  ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory, BatchSink& sink,
+  ConsumerJob(ConsumerJobConfig config, bus::Consumer& consumer, BatchBuilderFactory factory, BatchTarget& sink,
               MetricsRegistry& metrics);
   ~ConsumerJob() override;
 
@@ -65,6 +65,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
     AckTracker acks;
     std::int64_t batch_first = -1;
     std::int64_t batch_last = -1;
+    std::int64_t next_expected = -1;  // offset after the last message seen; -1 until known
     std::chrono::steady_clock::time_point batch_started;
     std::deque<OffsetRange> plan;  // replay boundaries from the previous owner
     std::mutex mutex;              // guards in_flight (acks arrive on sink threads)
@@ -77,13 +78,14 @@ class ConsumerJob final : public bus::ConsumerHandler {
   };
 
   void close_batch(Partition& p);
+  void note_skipped(Partition& p, std::int64_t offset);
   bool commit(Partition& p, bool force);
   std::string pending_metadata(Partition& p);
 
   ConsumerJobConfig config_;
   bus::Consumer& consumer_;
   BatchBuilderFactory factory_;
-  BatchSink& sink_;
+  BatchTarget& sink_;
   MetricsRegistry& metrics_;
   mutable std::mutex partitions_mutex_;  // guards the map for status(); entries are used by the consumer thread
   std::map<bus::PartitionRef, std::shared_ptr<Partition>> partitions_;
@@ -96,6 +98,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   Counter& commit_failures_;
   Counter& replayed_batches_;
   Counter& unrecorded_boundaries_;
+  Counter& skipped_offsets_;
   LogLimiter log_limiter_;
 };
 

@@ -19,7 +19,15 @@ FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_
       packets(m.counter("flow_packets_decoded_total", "Flow datagrams decoded without error")),
       unknown_sampling(m.counter("flows_unknown_sampling_rate_total",
                                  "Flows whose exporter sent no sampling rate and no default is configured")),
-      templates(m) {}
+      templates(m),
+      sflow_flow_samples(m.counter("sflow_samples_total", "sFlow samples in decoded datagrams, by type",
+                                   {{"type", "flow"}})),
+      sflow_counter_samples(m.counter("sflow_samples_total", "sFlow samples in decoded datagrams, by type",
+                                      {{"type", "counter"}})),
+      sflow_skipped_samples(m.counter("sflow_samples_total", "sFlow samples in decoded datagrams, by type",
+                                      {{"type", "skipped"}})),
+      sflow_skipped_records(m.counter("sflow_flow_records_skipped_total",
+                                      "sFlow flow records of formats sluice does not decode, skipped")) {}
 
 void FlowDecoding::count_error(const std::string& kind, const char* reason, const Envelope* env) {
   metrics.counter("decode_errors_total", "Messages rejected by decoders, by kind and reason", {{"kind", kind}, {"reason", reason}})
@@ -41,7 +49,15 @@ void FlowBatchBuilder::add(const bus::Message& message) {
   DecodeStatus status = DecodeStatus::unsupported_version;
   switch (env.kind) {
     case SourceKind::netflow: status = decode_netflow(env, shared_.templates, scratch_, *this); break;
-    case SourceKind::sflow: status = decode_sflow(env, scratch_, *this); break;
+    case SourceKind::sflow: {
+      SflowCounts counts;
+      status = decode_sflow(env, scratch_, *this, shared_.sflow_options, &counts);
+      if (counts.flow_samples) shared_.sflow_flow_samples.inc(counts.flow_samples);
+      if (counts.counter_samples) shared_.sflow_counter_samples.inc(counts.counter_samples);
+      if (counts.skipped_samples) shared_.sflow_skipped_samples.inc(counts.skipped_samples);
+      if (counts.skipped_records) shared_.sflow_skipped_records.inc(counts.skipped_records);
+      break;
+    }
     default: break;
   }
   if (status == DecodeStatus::ok) shared_.packets.inc();

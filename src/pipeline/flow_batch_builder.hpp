@@ -8,6 +8,7 @@
 #include "core/log_limiter.hpp"
 #include "core/metrics.hpp"
 #include "decoders/flow_decoder.hpp"
+#include "decoders/sflow.hpp"
 #include "decoders/template_cache.hpp"
 #include "pipeline/batch_builder.hpp"
 #include "transforms/enricher.hpp"
@@ -35,6 +36,12 @@ struct FlowDecoding {
   Counter& unknown_sampling;
   LogLimiter log_limiter;
   TemplateCache templates;  // NetFlow v9 / IPFIX templates of every exporter, whichever partition they came by
+  SflowOptions sflow_options;  // set from outlet.flows.sflow before any builder runs
+  // What sFlow datagrams held besides flows (SflowCounts), by sample type and for skipped records.
+  Counter& sflow_flow_samples;
+  Counter& sflow_counter_samples;
+  Counter& sflow_skipped_samples;
+  Counter& sflow_skipped_records;
 };
 
 class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {

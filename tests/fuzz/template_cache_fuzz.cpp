@@ -46,6 +46,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.pending_max_age_ns = 5;
   sluice::TemplateCache cache(metrics, limits);
 
+  // "SLTE" key NUL value: one topic entry, which may be refused but must leave the cache whole.
+  if (size >= 4 && std::memcmp(data, "SLTE", 4) == 0) {
+    const std::string_view in(reinterpret_cast<const char*>(data) + 4, size - 4);
+    const auto nul = in.find('\0');
+    const auto key = in.substr(0, nul);
+    const auto value = nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
+    if (cache.restore_entry(key, value) == sluice::TemplateCache::EntryResult::malformed && cache.generation() != 0) fail();
+    if (cache.template_count() > 1) fail();
+    for (const auto& e : cache.entries()) {
+      if (e.key != key || e.value != value) fail();
+    }
+    return 0;
+  }
   if (size >= 4 && std::memcmp(data, "SLTC", 4) == 0) {
     const std::string_view in(reinterpret_cast<const char*>(data), size);
     if (!cache.restore(in)) return 0;
@@ -115,5 +128,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sluice::TemplateCache copy(m2, limits);
   if (!copy.restore(cache.serialize())) fail();
   if (copy.template_count() != cache.template_count()) fail();
+  // Entry by entry, as outlets share them through Kafka: the same state.
+  sluice::MetricsRegistry m3;
+  sluice::TemplateCache by_entry(m3, limits);
+  for (const auto& e : cache.entries()) {
+    if (by_entry.restore_entry(e.key, e.value) != sluice::TemplateCache::EntryResult::applied) fail();
+  }
+  if (by_entry.template_count() != cache.template_count() || by_entry.serialize().size() != copy.serialize().size()) fail();
   return 0;
 }

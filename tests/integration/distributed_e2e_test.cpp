@@ -35,7 +35,7 @@ std::string chdb_outlet_yaml() {
 
 struct Cluster {
   TempDir dir{"sluice-e2e-dist"};
-  MockKafka kafka{3, {{"sluice-flows", 8}}};
+  MockKafka kafka{3, {{"sluice-flows", 8}, {"sluice-flow-templates", 1}}};
   int netflow_port = free_udp_port();
 
   std::map<std::string, std::string> env(const std::string& data_name) const {

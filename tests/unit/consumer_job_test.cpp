@@ -139,6 +139,33 @@ TEST(ConsumerJob, ReplayPlanRebuildsTheSameBatchBoundaries) {
   EXPECT_EQ(metrics.counter_total("outlet_replayed_batches_total"), 2u);
 }
 
+TEST(ConsumerJob, CountsOffsetsTheBusRemovedBeforeTheyWereRead) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({1, 64 << 20}, metrics);
+  RecordingStore store;
+  testing::TempDir dir;
+  BatchSink sink("numbers", store, {1, 8, 1ms, 5ms, dir / "dead"}, metrics);
+  auto consumer = bus.make_consumer(0, 1);
+  ConsumerJob job({"numbers", 1000, 1 << 20, 10s, 10ms, 10s}, *consumer,
+                  [](const bus::PartitionRef&) { return std::make_unique<NumberBuilder>(); }, sink, metrics);
+  bus::Assignment a;
+  a.ref = bus::PartitionRef{"numbers", 0};
+  a.next_offset = 100;
+  job.on_assigned(std::vector<bus::Assignment>{a});
+  // Retention removed 100..104, then an offset reset jumped from 110 to 150.
+  std::vector<std::int64_t> offsets;
+  for (std::int64_t o = 105; o < 110; ++o) offsets.push_back(o);
+  for (std::int64_t o = 150; o < 155; ++o) offsets.push_back(o);
+  for (std::int64_t o : offsets) {
+    const auto v = static_cast<std::uint64_t>(o);
+    job.on_message(bus::Message{"numbers", 0, o, {}, std::as_bytes(std::span(&v, 1))});
+  }
+  job.on_revoked({{"numbers", 0}});
+  EXPECT_EQ(metrics.counter_total("outlet_skipped_offsets_total"), 5u + 40u);
+  std::lock_guard l(store.mutex);
+  EXPECT_EQ(store.values.size(), 10u);
+}
+
 TEST(ConsumerJob, PendingRangesRoundTripThroughCommitMetadata) {
   const auto text = encode_pending_ranges({{5, 9}, {100, 250}});
   EXPECT_EQ(text, "sluice1:5-9,100-250");
@@ -179,6 +206,29 @@ TEST(ConsumerJob, PermanentErrorsGoToDeadLettersAndAreAcknowledged) {
   const auto reason = testing::read_file(dir / "dead/numbers-numbers_0_0-9.reason");
   EXPECT_NE(reason.find("Table test.numbers doesn't exist"), std::string::npos) << reason;
   EXPECT_EQ(testing::read_file(dir / "dead/numbers-numbers_0_0-9.Numbers").size(), 80u);
+}
+
+TEST(MemoryBus, AConsumerReadsOnlyTheTopicsItNames) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({2, 1 << 20}, metrics);
+  RecordingStore store;
+  testing::TempDir dir;
+  BatchSink sink("numbers", store, {1, 8, 1ms, 5ms, dir / "dead"}, metrics);
+  auto consumer = bus.make_consumer(0, 1, {"numbers"});
+  ConsumerJob job({"numbers", 1000, 1 << 20, 20ms, 10ms, 10s}, *consumer,
+                  [](const bus::PartitionRef&) { return std::make_unique<NumberBuilder>(); }, sink, metrics);
+  for (std::uint64_t v = 0; v < 100; ++v) {
+    const std::uint64_t other = 1000 + v;
+    ASSERT_EQ(bus.producer().produce("others", {}, std::as_bytes(std::span(&other, 1))), bus::ProduceStatus::ok);
+    ASSERT_EQ(bus.producer().produce("numbers", {}, std::as_bytes(std::span(&v, 1))), bus::ProduceStatus::ok);
+  }
+  std::thread t([&] { consumer->run(job); });
+  ASSERT_TRUE(testing::eventually([&] { std::lock_guard l(store.mutex); return store.values.size() >= 100; }, 10s));
+  consumer->stop();
+  t.join();
+  std::lock_guard l(store.mutex);
+  EXPECT_EQ(store.values.size(), 100u);
+  EXPECT_EQ(*std::max_element(store.values.begin(), store.values.end()), 99u);
 }
 
 TEST(MemoryBus, RefusesBeyondItsByteBoundAndCountsTheDrop) {
