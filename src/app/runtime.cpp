@@ -22,6 +22,7 @@
 #include "sources/falcon_receivers.hpp"
 #include "sources/graphite_receiver.hpp"
 #include "sources/udp_source.hpp"
+#include "transforms/enricher.hpp"
 
 namespace sluice::app {
 
@@ -39,6 +40,7 @@ struct Runtime::Parts {
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
+  std::unique_ptr<transforms::Enricher> enricher;
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
   std::unique_ptr<pipeline::TemplateStore> template_store;  // after flow_decoding: it holds its cache
   std::unique_ptr<pipeline::BatchSink> sink;
@@ -113,9 +115,12 @@ void Runtime::start_store() {
 
 void Runtime::start_outlet() {
   const auto& out = *config_.outlet;
+  // Before the store, whose start may wait for a server: a missing database file fails at once.
+  // No InterfaceDirectory yet: names come with the metadata providers; classifiers, networks and GeoIP work without.
+  if (out.flows.enrich.any()) parts_->enricher = std::make_unique<transforms::Enricher>(out.flows.enrich, nullptr, metrics_);
   start_store();
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
-                                                                   parts_->tail.get());
+                                                                   parts_->tail.get(), parts_->enricher.get());
   parts_->flow_decoding->sflow_options = SflowOptions{out.flows.sflow.decode_vxlan, out.flows.sflow.vxlan_port};
   // Templates are known before the first flow is consumed: a restarted or new outlet decodes at once.
   pipeline::TemplateStoreConfig templates;

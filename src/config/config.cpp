@@ -160,6 +160,8 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
       o.flows.templates.catch_up_timeout = t.duration("catch_up_timeout", o.flows.templates.catch_up_timeout);
       t.finish();
     }
+    auto enrich = f.child("enrich");
+    o.flows.enrich = transforms::parse_enrich_config(enrich);
     f.finish();
   }
   if (r.has("metrics")) {

@@ -10,6 +10,7 @@
 
 #include "core/envelope.hpp"
 #include "sinks/metric_router_config.hpp"
+#include "transforms/enrich_config.hpp"
 
 namespace sluice::config {
 
@@ -123,6 +124,7 @@ struct FlowsConfig {
   std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
   SflowDecodeConfig sflow;
   FlowTemplatesConfig templates;
+  transforms::EnrichConfig enrich;
 };
 
 struct OutletConfig {

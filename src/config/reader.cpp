@@ -142,6 +142,16 @@ std::string ConfigReader::string(const std::string& key, const std::string& fall
 
 std::optional<std::string> ConfigReader::optional_string(const std::string& key) { return scalar(key); }
 
+std::optional<std::string> ConfigReader::literal_string(const std::string& key) {
+  seen_.insert(key);
+  if (!has(key) || node_[key].IsNull()) return std::nullopt;
+  if (!node_[key].IsScalar()) {
+    error(key, "expected a single value, got a list or mapping");
+    return std::nullopt;
+  }
+  return node_[key].Scalar();
+}
+
 std::int64_t ConfigReader::integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
   auto v = scalar(key);
   if (!v) return fallback;

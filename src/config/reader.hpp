@@ -40,6 +40,9 @@ class ConfigReader {
   bool is_scalar(const std::string& key) const;
   std::string string(const std::string& key, const std::string& fallback);
   std::optional<std::string> optional_string(const std::string& key);
+  // A scalar taken as written, without ${ENV} substitution: for values with a ${...} syntax of their
+  // own (classifier templates).
+  std::optional<std::string> literal_string(const std::string& key);
   std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max);
   bool boolean(const std::string& key, bool fallback);
   // "500ms", "2s", "1m", "1h"; a bare number is seconds.

@@ -8,11 +8,13 @@
 
 namespace sluice::pipeline {
 
-FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_t default_rate, admin::FlowTail* t)
+FlowDecoding::FlowDecoding(MetricsRegistry& m, const FlowSchema& s, std::uint64_t default_rate, admin::FlowTail* t,
+                           transforms::Enricher* e)
     : metrics(m),
       schema(s),
       default_sampling_rate(default_rate),
       tail(t),
+      enricher(e),
       flows(m.counter("flows_decoded_total", "Flows decoded and batched")),
       packets(m.counter("flow_packets_decoded_total", "Flow datagrams decoded without error")),
       unknown_sampling(m.counter("flows_unknown_sampling_rate_total",
@@ -67,6 +69,7 @@ void FlowBatchBuilder::emit(FlowRecord& record) {
     if (shared_.default_sampling_rate) record.sampling_rate = shared_.default_sampling_rate;
     else shared_.unknown_sampling.inc();
   }
+  if (enrich_) enrich_->enrich(record);
   if (shared_.tail && shared_.tail->active()) shared_.tail->publish(record);
   batch_.append(record);
   shared_.flows.inc();

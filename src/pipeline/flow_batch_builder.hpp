@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "core/flow_batch.hpp"
 #include "core/log_limiter.hpp"
@@ -10,6 +11,7 @@
 #include "decoders/sflow.hpp"
 #include "decoders/template_cache.hpp"
 #include "pipeline/batch_builder.hpp"
+#include "transforms/enricher.hpp"
 
 namespace sluice::admin {
 class FlowTail;
@@ -20,7 +22,7 @@ namespace sluice::pipeline {
 // Shared by every partition's builder: counters and options that do not change per partition.
 struct FlowDecoding {
   FlowDecoding(MetricsRegistry& metrics, const FlowSchema& schema, std::uint64_t default_sampling_rate,
-               admin::FlowTail* tail);
+               admin::FlowTail* tail, transforms::Enricher* enricher = nullptr);
   // Counts a rejected message and logs it, at most every 10 s per exporter and reason.
   void count_error(const std::string& kind, const char* reason, const Envelope* env);
 
@@ -28,6 +30,7 @@ struct FlowDecoding {
   const FlowSchema& schema;
   std::uint64_t default_sampling_rate;
   admin::FlowTail* tail;
+  transforms::Enricher* enricher;  // null: flows go out as decoded
   Counter& flows;
   Counter& packets;
   Counter& unknown_sampling;
@@ -43,7 +46,8 @@ struct FlowDecoding {
 
 class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {
  public:
-  explicit FlowBatchBuilder(FlowDecoding& shared) : shared_(shared), batch_(shared.schema) {}
+  explicit FlowBatchBuilder(FlowDecoding& shared)
+      : shared_(shared), batch_(shared.schema), enrich_(shared.enricher ? shared.enricher->session() : nullptr) {}
 
   void add(const bus::Message& message) override;
   std::uint64_t rows() const override { return batch_.rows(); }
@@ -56,6 +60,7 @@ class FlowBatchBuilder final : public BatchBuilder, private FlowOutput {
   FlowDecoding& shared_;
   FlowBatch batch_;
   FlowRecord scratch_;
+  std::unique_ptr<transforms::Enricher::Session> enrich_;  // this builder's caches: one decode thread at a time
 };
 
 }  // namespace sluice::pipeline
