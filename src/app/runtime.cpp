@@ -23,6 +23,7 @@
 #include "sources/graphite_receiver.hpp"
 #include "sources/udp_source.hpp"
 #include "transforms/enricher.hpp"
+#include "transforms/metadata/directory.hpp"
 
 namespace sluice::app {
 
@@ -40,6 +41,7 @@ struct Runtime::Parts {
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
+  std::unique_ptr<transforms::metadata::MetadataDirectory> metadata;
   std::unique_ptr<transforms::Enricher> enricher;
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
   std::unique_ptr<pipeline::TemplateStore> template_store;  // after flow_decoding: it holds its cache
@@ -116,8 +118,14 @@ void Runtime::start_store() {
 void Runtime::start_outlet() {
   const auto& out = *config_.outlet;
   // Before the store, whose start may wait for a server: a missing database file fails at once.
-  // No InterfaceDirectory yet: names come with the metadata providers; classifiers, networks and GeoIP work without.
-  if (out.flows.enrich.any()) parts_->enricher = std::make_unique<transforms::Enricher>(out.flows.enrich, nullptr, metrics_);
+  if (out.flows.enrich.any() || config_.metadata) {
+    // Names come from the metadata directory (static entries, then SNMP), never waited for.
+    if (config_.metadata) {
+      parts_->metadata = std::make_unique<transforms::metadata::MetadataDirectory>(*config_.metadata, metrics_);
+      parts_->metadata->start();
+    }
+    parts_->enricher = std::make_unique<transforms::Enricher>(out.flows.enrich, parts_->metadata.get(), metrics_);
+  }
   start_store();
   parts_->flow_decoding = std::make_unique<pipeline::FlowDecoding>(metrics_, parts_->schema, out.flows.default_sampling_rate,
                                                                    parts_->tail.get(), parts_->enricher.get());
@@ -327,6 +335,7 @@ bool Runtime::stop() {
     clean = clean && before == 0;
   }
   if (parts_->metric_router) parts_->metric_router->stop(deadline);
+  if (parts_->metadata) parts_->metadata->stop();  // after the decoders: saves the name cache
   if (parts_->admin) parts_->admin->stop();
   spdlog::info("shutdown complete{}", clean ? "" : " (some data stays on the bus for the next start)");
   return clean;
@@ -350,6 +359,7 @@ nlohmann::json Runtime::status() const {
   if (parts_->sink) sinks.push_back(parts_->sink->status());
   j["sinks"] = std::move(sinks);
   if (parts_->metric_router) j["destinations"] = parts_->metric_router->status();
+  if (parts_->metadata) j["metadata"] = parts_->metadata->status();
   if (parts_->memory_bus) j["bus"] = {{"kind", "memory"}, {"queued_bytes", parts_->memory_bus->queued_bytes()}};
   else if (config_.bus.kafka) j["bus"] = {{"kind", "kafka"}, {"brokers", config_.bus.kafka->brokers}};
   return j;

@@ -197,6 +197,10 @@ Config parse_config(const std::string& yaml_text) {
   auto root = ConfigReader::root(doc);
   Config c;
   c.data_dir = root.string("data_dir", c.data_dir);
+  if (root.has("metadata")) {
+    auto m = root.child("metadata");
+    c.metadata = transforms::metadata::parse_metadata_config(m, c.data_dir);
+  }
   c.shutdown_timeout = root.duration("shutdown_timeout", c.shutdown_timeout);
   c.log_level = root.one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   {

@@ -11,6 +11,7 @@
 #include "core/envelope.hpp"
 #include "sinks/metric_router_config.hpp"
 #include "transforms/enrich_config.hpp"
+#include "transforms/metadata/config.hpp"
 
 namespace sluice::config {
 
@@ -147,6 +148,8 @@ struct Config {
   InletConfig inlet;
   BusConfig bus;
   std::optional<OutletConfig> outlet;
+  // Exporter and interface names for enrichment (static entries, then SNMP); absent: no names.
+  std::optional<transforms::metadata::MetadataConfig> metadata;
 
   // Kafka topic carrying a kind of envelope ("sluice-flows"; Open-Falcon and Graphite share "sluice-metrics").
   std::string topic_for(SourceKind kind) const;
