@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -73,6 +74,39 @@ bool add_missing_columns(Store& store, const FlowTablesPlan& plan, const FlowTab
   return true;
 }
 
+// "TimeReceived + INTERVAL 30 DAY" as modern servers print it back: "TimeReceived + toIntervalDay(30)".
+std::string server_ttl_form(const std::string& ttl) {
+  const std::string prefix = "TimeReceived + INTERVAL ";
+  if (ttl.rfind(prefix, 0) != 0) return ttl;
+  std::istringstream in(ttl.substr(prefix.size()));
+  std::string n, unit;
+  in >> n >> unit;
+  for (std::size_t i = 1; i < unit.size(); ++i) unit[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(unit[i])));
+  return fmt::format("TimeReceived + toInterval{}({})", unit, n);
+}
+
+// A changed TTL is applied to existing tables (modern servers; the server rewrites parts in the
+// background to drop what the new TTL expires).
+void update_ttl(Store& store, const FlowTablesPlan& plan, const FlowTableSpec& t) {
+  const auto q = store.query(fmt::format("SELECT create_table_query FROM system.tables WHERE database = '{}' AND name = '{}'",
+                                         plan.database, t.name)).data;
+  std::string have;
+  if (const auto at = q.find(" TTL "); at != std::string::npos) {
+    const auto end = q.find(" SETTINGS ", at);
+    have = q.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
+    while (!have.empty() && (have.back() == '\n' || have.back() == ' ')) have.pop_back();
+  }
+  const auto want = server_ttl_form(t.ttl);
+  if (have == want) return;
+  spdlog::info("schema: {}.{} TTL changes from '{}' to '{}'", plan.database, t.name, have.empty() ? "none" : have,
+               want.empty() ? "none" : want);
+  if (want.empty()) {
+    store.query(fmt::format("ALTER TABLE {}.{}{} REMOVE TTL", plan.database, t.name, plan.on_cluster));
+  } else {
+    store.query(fmt::format("ALTER TABLE {}.{}{} MODIFY TTL {}", plan.database, t.name, plan.on_cluster, t.ttl));
+  }
+}
+
 void drop_view(Store& store, const FlowTablesPlan& plan, const std::string& name) {
   store.query(fmt::format("DROP TABLE IF EXISTS {}.{}{}", plan.database, name, plan.on_cluster));
 }
@@ -124,6 +158,10 @@ void ensure_flow_tables(Store& store, const FlowSchema& schema, const FlowTables
       }
     }
     if (add_missing_columns(store, plan, t, existing)) changed.insert(t.name);
+    if (schema.dialect == ClickHouseDialect::modern &&
+        (t.role == FlowTableSpec::Role::flows || t.role == FlowTableSpec::Role::rollup)) {
+      update_ttl(store, plan, t);
+    }
   }
 
   for (const auto& v : plan.views) {

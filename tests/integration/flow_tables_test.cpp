@@ -116,6 +116,14 @@ TEST(FlowTables, ChdbAppliesConfiguredOrderingPartitionAndTtls) {
   EXPECT_EQ(ttl("flows_1m"), "TimeReceived + toIntervalDay(7)");
   EXPECT_EQ(ttl("flows_5m"), "TimeReceived + toIntervalDay(90)");
   EXPECT_EQ(ttl("flows_1h"), "TimeReceived + toIntervalDay(400)");
+
+  // Changed retention applies to the existing tables.
+  tables.ttl = "2 MONTH";
+  tables.ttl_1h = "";
+  ensure_flow_tables(store, FlowSchema::make(store.dialect(), {}), tables);
+  EXPECT_EQ(ttl("flows"), "TimeReceived + toIntervalMonth(2)");
+  EXPECT_EQ(ttl("flows_1m"), "TimeReceived + toIntervalDay(7)");
+  EXPECT_EQ(ttl("flows_1h"), "none");
 }
 
 TEST(FlowTables, DdlUsesAkvoradoNamesAndTheDedupWindowOnModernStores) {
