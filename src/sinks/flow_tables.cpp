@@ -120,6 +120,7 @@ void ensure_flow_tables(Store& store, const FlowSchema& schema, const FlowTables
   store.query(fmt::format("CREATE DATABASE IF NOT EXISTS {}{}", db, plan.on_cluster));
 
   std::set<std::string> changed;  // tables created, rebuilt or altered: their views are recreated
+  std::set<std::string> created;
   std::set<std::string> dropped_views;
   for (const auto& t : plan.tables) {
     const auto existing = existing_columns(store, db, t.name);
@@ -127,6 +128,7 @@ void ensure_flow_tables(Store& store, const FlowSchema& schema, const FlowTables
       spdlog::info("schema: creating {}.{}", db, t.name);
       store.query(create_table_sql(plan, t));
       changed.insert(t.name);
+      created.insert(t.name);
       continue;
     }
     if (t.role == FlowTableSpec::Role::raw) {
@@ -172,6 +174,15 @@ void ensure_flow_tables(Store& store, const FlowSchema& schema, const FlowTables
     const bool recreate = !missing || dropped_views.count(v.name);
     spdlog::info("schema: {} view {}.{} ({} → {})", recreate ? "recreating" : "creating", db, v.name, v.source, v.target);
     if (!missing) drop_view(store, plan, v.name);
+    // A table added next to an existing flows table starts with what flows holds. Before the view
+    // exists, so no row is counted twice (the outlet inserts only once the schema is ready).
+    const bool flows_existed = std::any_of(plan.tables.begin(), plan.tables.end(), [&](const FlowTableSpec& t) {
+      return t.role == FlowTableSpec::Role::flows && !created.count(t.name);
+    });
+    if (!v.backfill.empty() && created.count(v.target) && flows_existed) {
+      spdlog::info("schema: filling the new {}.{} from the rows already in {}.flows", db, v.target, db);
+      store.query(v.backfill);
+    }
     store.query(create_view_sql(plan, v));
   }
 }

@@ -47,6 +47,9 @@ struct FlowViewSpec {
   std::string name, source, target;
   std::vector<std::string> columns;
   std::string select;
+  // For views filling a table from flows: the INSERT ... SELECT that fills a new target from the rows
+  // flows already holds (a rollup added to an existing deployment starts with its history).
+  std::string backfill;
 };
 
 struct FlowTablesPlan {

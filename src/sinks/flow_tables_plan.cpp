@@ -116,7 +116,7 @@ FlowTablesPlan plan_flow_tables(const FlowSchema& schema, const std::string& db,
   plan.tables.push_back(flows);
   if (n.cluster()) plan.tables.push_back(distributed_over(flows, "flows", n));
   plan.tables.push_back(raw);
-  plan.views.push_back({"flows_raw_consumer", "flows_raw", "flows", {}, {}});
+  plan.views.push_back({"flows_raw_consumer", "flows_raw", "flows", {}, {}, {}});
   for (const auto& [name, type] : raw.columns) plan.views.back().columns.push_back(name);
   {
     std::vector<std::string> quoted;
@@ -164,7 +164,7 @@ FlowTablesPlan plan_flow_tables(const FlowSchema& schema, const std::string& db,
     plan.tables.push_back(t);
     if (n.cluster()) plan.tables.push_back(distributed_over(t, r.name, n));
 
-    FlowViewSpec v{std::string(r.name) + "_consumer", feed, into(r.name), {}, {}};
+    FlowViewSpec v{std::string(r.name) + "_consumer", feed, into(r.name), {}, {}, {}};
     // The bucket keeps the column's name, so the GROUP BY on TimeReceived groups by the bucket.
     std::string select = fmt::format("SELECT {}(TimeReceived) AS TimeReceived", r.bucket);
     for (const auto& d : dims) {
@@ -174,6 +174,8 @@ FlowTablesPlan plan_flow_tables(const FlowSchema& schema, const std::string& db,
     v.columns = dims;
     v.columns.insert(v.columns.end(), {"Bytes", "Packets"});
     v.select = fmt::format("{} FROM {}.{} GROUP BY {}", select, db, feed, joined(dims));
+    v.backfill = fmt::format("INSERT INTO {0}.{1} ({2}) {3} FROM {0}.flows GROUP BY {4}", db, r.name, joined(v.columns), select,
+                             joined(dims));
     plan.views.push_back(std::move(v));
   }
 
@@ -197,7 +199,7 @@ FlowTablesPlan plan_flow_tables(const FlowSchema& schema, const std::string& db,
 
   for (const char* side : {"In", "Out"}) {
     FlowViewSpec v{fmt::format("exporters_{}_consumer", side == std::string_view("In") ? "in" : "out"), feed,
-                   into("exporters"), {}, {}};
+                   into("exporters"), {}, {}, {}};
     std::vector<std::string> select{"max(TimeReceived) AS TimeReceived"}, group;
     for (const auto* name : kExporter) {
       if (std::string_view(name) == "TimeReceived") continue;
@@ -211,6 +213,9 @@ FlowTablesPlan plan_flow_tables(const FlowSchema& schema, const std::string& db,
     }
     for (const auto& [name, type] : ex.columns) v.columns.push_back(name);
     v.select = fmt::format("SELECT {} FROM {}.{} GROUP BY {}", joined(select), db, feed, joined(group));
+    // INSERT ... SELECT matches columns by position: name them.
+    v.backfill = fmt::format("INSERT INTO {0}.exporters ({1}) SELECT {2} FROM {0}.flows GROUP BY {3}", db, joined(v.columns),
+                             joined(select), joined(group));
     plan.views.push_back(std::move(v));
   }
   return plan;

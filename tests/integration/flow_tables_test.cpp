@@ -72,6 +72,41 @@ void migration_keeps_rows_and_fills_new_columns(Store& store) {
   EXPECT_EQ(first_line_of(store.query("SELECT InIfBoundary FROM sluice.flows LIMIT 1").data), "external");
 }
 
+// A deployment from before the rollups (flows_raw → flows only) gains them filled with its history.
+void new_rollups_start_with_the_history_of_flows(Store& store) {
+  const auto schema = FlowSchema::make(store.dialect(), {});
+  ensure_flow_tables(store, schema, {});
+  for (const auto* v : kViews) {
+    if (std::string_view(v) != "flows_raw_consumer") store.query(std::string("DROP TABLE sluice.") + v);
+  }
+  for (const char* t : {"flows_1m", "flows_5m", "flows_1h", "exporters"}) store.query(std::string("DROP TABLE sluice.") + t);
+  insert_stream(store, schema, 0, 6 * kPerMinute);
+  ensure_flow_tables(store, schema, {});
+  insert_stream(store, schema, 6 * kPerMinute, 6 * kPerMinute);
+  const auto expected = expected_per_minute(0, 12 * kPerMinute);
+  EXPECT_EQ(per_bucket(store, "flows"), expected);
+  EXPECT_EQ(per_bucket(store, "flows_1m"), expected);
+  EXPECT_EQ(per_bucket(store, "flows_5m", "toStartOfFiveMinute"), per_bucket(store, "flows", "toStartOfFiveMinute"));
+  EXPECT_EQ(per_bucket(store, "flows_1h", "toStartOfHour"), per_bucket(store, "flows", "toStartOfHour"));
+  EXPECT_EQ(scalar(store, "SELECT count() FROM sluice.exporters FINAL"), "12");
+}
+
+TEST(FlowTables, ChdbNewRollupsStartWithTheHistoryOfFlows) {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  ChdbStore store({dir / "chdb", "", "sluice"}, metrics);
+  new_rollups_start_with_the_history_of_flows(store);
+}
+
+TEST(FlowTables, LegacyServerNewRollupsStartWithTheHistoryOfFlows) {
+  testing::ClickHouseServer server;
+  MetricsRegistry metrics;
+  ClickHouseHttpConfig config;
+  config.url = server.url();
+  ClickHouseHttpStore store(config, metrics);
+  new_rollups_start_with_the_history_of_flows(store);
+}
+
 TEST(FlowTables, ChdbCreatesAndMigratesInPlace) {
   testing::TempDir dir;
   MetricsRegistry metrics;
