@@ -87,6 +87,8 @@ int check(const std::string& path, bool ddl, const std::string& dialect) {
     const auto& db = cfg->outlet->chdb ? cfg->outlet->chdb->database : cfg->outlet->clickhouse->database;
     try {
       const auto schema = FlowSchema::make(d, cfg->outlet->flows.optional_columns);
+      // sluice's own sessions set this too: modern servers refuse LowCardinality(IPv6) without it.
+      if (d == ClickHouseDialect::modern) std::printf("SET allow_suspicious_low_cardinality_types = 1;\n\n");
       for (const auto& s : sinks::flow_tables_ddl(schema, db, flow_tables_config(*cfg->outlet))) std::printf("%s;\n\n", s.c_str());
     } catch (const std::invalid_argument& e) {
       std::fprintf(stderr, "sluice check: outlet.flows.optional_columns: %s\n", e.what());
