@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/flow_schema_config.hpp"
 #include "app/runtime.hpp"
 #include "app/version.hpp"
 #include "config/config.hpp"
 #include "config/reader.hpp"
 #include "sinks/clickhouse_http_store.hpp"
+#include "sinks/flow_tables.hpp"
 
 namespace sluice::app {
 namespace {
@@ -71,9 +73,29 @@ int serve(const std::string& path, Role role) {
   return clean ? 0 : 1;
 }
 
-int check(const std::string& path) {
+// With `ddl`, also prints the statements that create the flow tables (the dialect is only known
+// once connected, so it is chosen here: "modern" for ClickHouse >= 22.2 and chDB, "legacy" for 18.16).
+int check(const std::string& path, bool ddl, const std::string& dialect) {
   auto cfg = load(path);
   if (!cfg) return 1;
+  if (ddl) {
+    if (!cfg->outlet) {
+      std::fprintf(stderr, "sluice check: %s has no outlet, so no flow tables\n", path.c_str());
+      return 1;
+    }
+    const auto d = dialect == "legacy" ? ClickHouseDialect::legacy : ClickHouseDialect::modern;
+    const auto& db = cfg->outlet->chdb ? cfg->outlet->chdb->database : cfg->outlet->clickhouse->database;
+    try {
+      const auto schema = FlowSchema::make(d, cfg->outlet->flows.optional_columns);
+      // sluice's own sessions set this too: modern servers refuse LowCardinality(IPv6) without it.
+      if (d == ClickHouseDialect::modern) std::printf("SET allow_suspicious_low_cardinality_types = 1;\n\n");
+      for (const auto& s : sinks::flow_tables_ddl(schema, db, flow_tables_config(*cfg->outlet))) std::printf("%s;\n\n", s.c_str());
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "sluice check: outlet.flows.optional_columns: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
   std::printf("%s: configuration is valid\n", path.c_str());
   std::printf("  bus: %s\n", cfg->bus.kafka ? ("kafka " + cfg->bus.kafka->brokers).c_str() : "memory");
   if (cfg->inlet.netflow) std::printf("  inlet netflow: %s\n", cfg->inlet.netflow->listen.c_str());
@@ -148,6 +170,11 @@ int main(int argc, char** argv) {
   outlet->add_option("-c,--config", config_path, "configuration file")->required();
   auto* chk = app.add_subcommand("check", "validate a configuration file; exit 1 with every error and its key path");
   chk->add_option("-c,--config", config_path, "configuration file")->required();
+  bool ddl = false;
+  std::string dialect = "modern";
+  chk->add_flag("--ddl", ddl, "print the SQL that creates the flow tables instead");
+  chk->add_option("--dialect", dialect, "for --ddl: modern (ClickHouse >= 22.2, chDB) or legacy (18.16)")
+      ->check(CLI::IsMember({"modern", "legacy"}));
   auto* q = app.add_subcommand("query", "run SQL on the store a configuration names");
   std::string sql;
   std::string format = "TabSeparated";
@@ -164,7 +191,7 @@ int main(int argc, char** argv) {
   if (*run) return serve(config_path, Role::all_in_one);
   if (*inlet) return serve(config_path, Role::inlet);
   if (*outlet) return serve(config_path, Role::outlet);
-  if (*chk) return check(config_path);
+  if (*chk) return check(config_path, ddl, dialect);
   if (*q) return query(config_path, sql, format);
   std::fputs(version_text().c_str(), stdout);
   return 0;

@@ -17,6 +17,7 @@
 #include "pipeline/template_store.hpp"
 #include "sinks/chdb_store.hpp"
 #include "sinks/clickhouse_http_store.hpp"
+#include "app/flow_schema_config.hpp"
 #include "sinks/flow_tables.hpp"
 #include "sinks/metric_router.hpp"
 #include "sources/falcon_receivers.hpp"
@@ -101,7 +102,7 @@ void Runtime::start_store() {
         parts_->store = std::make_unique<sinks::ClickHouseHttpStore>(c, metrics_);
       }
       parts_->schema = FlowSchema::make(parts_->store->dialect(), out.flows.optional_columns);
-      sinks::ensure_flow_tables(*parts_->store, parts_->schema, {});
+      sinks::ensure_flow_tables(*parts_->store, parts_->schema, flow_tables_config(out));
       spdlog::info("store: {} ready (database {}, {} dialect)", parts_->store->describe(), parts_->store->database(),
                    parts_->store->dialect() == ClickHouseDialect::modern ? "modern" : "legacy");
       return;

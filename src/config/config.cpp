@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "config/reader.hpp"
@@ -104,8 +106,43 @@ ClickHouseConfig read_clickhouse(ConfigReader r) {
   c.pool_size = static_cast<int>(r.integer("pool_size", c.pool_size, 1, 256));
   c.connect_timeout = r.duration("connect_timeout", c.connect_timeout);
   c.request_timeout = r.duration("request_timeout", c.request_timeout);
+  c.cluster = r.string("cluster", "");
+  if (!c.cluster.empty() && !std::regex_match(c.cluster, std::regex("[A-Za-z_][A-Za-z0-9_]*"))) {
+    r.error("cluster", fmt::format("expected a cluster name from the server's remote_servers (letters, digits, _), got '{}'", c.cluster));
+  }
+  c.cluster_replicated = r.boolean("cluster_replicated", c.cluster_replicated);
   r.finish();
   return c;
+}
+
+// "<n> <UNIT>" as ClickHouse's INTERVAL takes it (normalized to upper case, singular); empty: forever.
+std::string read_ttl(ConfigReader& r, const std::string& key, const std::string& fallback) {
+  auto v = r.string(key, fallback);
+  if (v.empty()) return v;
+  std::smatch m;
+  if (!std::regex_match(v, m, std::regex(R"(\s*([0-9]+)\s+(second|minute|hour|day|week|month|quarter|year)s?\s*)", std::regex::icase))) {
+    r.error(key, fmt::format("expected a retention such as \"30 DAY\" (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR) or \"\" to keep rows forever, got '{}'", v));
+    return fallback;
+  }
+  std::string unit = m[2];
+  for (auto& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return std::string(m[1]) + " " + unit;
+}
+
+FlowTableConfig read_flow_table(ConfigReader r) {
+  FlowTableConfig t;
+  t.ttl = read_ttl(r, "ttl", t.ttl);
+  t.order_by = r.string_list("order_by");
+  t.partition_by = r.string("partition_by", t.partition_by);
+  {
+    auto ttl = r.child("rollup_ttl");
+    t.ttl_1m = read_ttl(ttl, "1m", t.ttl_1m);
+    t.ttl_5m = read_ttl(ttl, "5m", t.ttl_5m);
+    t.ttl_1h = read_ttl(ttl, "1h", t.ttl_1h);
+    ttl.finish();
+  }
+  r.finish();
+  return t;
 }
 
 OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
@@ -148,6 +185,7 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto f = r.child("flows");
     o.flows.optional_columns = f.string_list("optional_columns");
     o.flows.default_sampling_rate = static_cast<std::uint64_t>(f.integer("default_sampling_rate", 0, 0, 1'000'000'000));
+    o.flows.table = read_flow_table(f.child("table"));
     {
       auto sf = f.child("sflow");
       o.flows.sflow.decode_vxlan = sf.boolean("decode_vxlan", o.flows.sflow.decode_vxlan);

@@ -92,6 +92,8 @@ struct ClickHouseConfig {
   int pool_size = 4;
   milliseconds connect_timeout{2000};
   milliseconds request_timeout{60'000};
+  std::string cluster;              // set: Replicated local tables + Distributed tables on this cluster
+  bool cluster_replicated = true;   // false: plain local engines, DDL without ON CLUSTER (no Keeper)
 };
 
 struct ChdbConfig {
@@ -120,8 +122,17 @@ struct FlowTemplatesConfig {
   milliseconds catch_up_timeout{10'000};
 };
 
+// Layout and retention of the flow tables; TTLs are "<n> <UNIT>", empty keeps rows forever.
+struct FlowTableConfig {
+  std::string ttl;
+  std::vector<std::string> order_by;  // empty: 5-minute bucket, exporter, interfaces
+  std::string partition_by;           // empty: one partition a day
+  std::string ttl_1m = "7 DAY", ttl_5m = "90 DAY", ttl_1h;
+};
+
 struct FlowsConfig {
   std::vector<std::string> optional_columns;
+  FlowTableConfig table;
   std::uint64_t default_sampling_rate = 0;  // used when an exporter sends none; 0 = count them as unknown
   SflowDecodeConfig sflow;
   FlowTemplatesConfig templates;
