@@ -115,7 +115,7 @@ std::string chdb_outlet_yaml() {
 
 TEST(TemplatePersistenceE2E, NewOutletLearnsTemplatesFromKafkaAndDecodesAtOnce) {
   TempDir dir("sluice-e2e-templates-kafka");
-  MockKafka kafka(3, {{"sluice-flows", 8}, {"sluice-flow-templates", 1}});
+  MockKafka kafka(3, {{"sluice-flows", 8}, {"sluice-flow-templates", 1}, {"sluice-metrics", 8}});
   const int port = free_udp_port();
   const auto env = [&](const std::string& data) {
     return std::map<std::string, std::string>{{"SLUICE_KAFKA_BROKERS", kafka.bootstrap()},
