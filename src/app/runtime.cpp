@@ -160,13 +160,7 @@ void Runtime::start_outlet() {
     } else {
       parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers, {topic}));
     }
-    pipeline::ConsumerJobConfig jc;
-    jc.name = "flows";
-    jc.max_rows = out.batch.max_rows;
-    jc.max_bytes = out.batch.max_bytes;
-    jc.max_delay = out.batch.max_delay;
-    jc.commit_interval = out.commit_interval;
-    jc.revoke_timeout = config_.shutdown_timeout / 2;
+    const auto jc = job_config("flows");
     auto* decoding = parts_->flow_decoding.get();
     parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
         jc, *parts_->consumers.back(),
@@ -177,6 +171,18 @@ void Runtime::start_outlet() {
   for (std::size_t i = 0; i < parts_->consumers.size(); ++i) {
     parts_->consumer_threads.emplace_back([this, i] { parts_->consumers[i]->run(*parts_->jobs[i]); });
   }
+}
+
+pipeline::ConsumerJobConfig Runtime::job_config(const std::string& name) const {
+  const auto& out = *config_.outlet;
+  pipeline::ConsumerJobConfig jc;
+  jc.name = name;
+  jc.max_rows = out.batch.max_rows;
+  jc.max_bytes = out.batch.max_bytes;
+  jc.max_delay = out.batch.max_delay;
+  jc.commit_interval = out.commit_interval;
+  jc.revoke_timeout = config_.shutdown_timeout / 2;
+  return jc;
 }
 
 void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
@@ -194,13 +200,7 @@ void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
   } else {
     parts_->consumers.push_back(parts_->memory_bus->make_consumer(0, 1, {topic}));
   }
-  pipeline::ConsumerJobConfig jc;
-  jc.name = "metrics";
-  jc.max_rows = out.batch.max_rows;
-  jc.max_bytes = out.batch.max_bytes;
-  jc.max_delay = out.batch.max_delay;
-  jc.commit_interval = out.commit_interval;
-  jc.revoke_timeout = config_.shutdown_timeout / 2;
+  const auto jc = job_config("metrics");
   auto* decoding = parts_->metric_decoding.get();
   parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
       jc, *parts_->consumers.back(),

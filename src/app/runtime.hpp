@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "core/metrics.hpp"
 #include "pipeline/batch_sink.hpp"
+#include "pipeline/consumer_job.hpp"
 
 namespace sluice::app {
 
@@ -39,6 +40,7 @@ class Runtime {
   void start_store();
   void start_outlet();
   void start_metrics(const pipeline::BatchSinkPolicy& policy);
+  pipeline::ConsumerJobConfig job_config(const std::string& name) const;
   void start_inlet();
 
   config::Config config_;
