@@ -104,7 +104,7 @@ struct SnmpClient::Impl {
     bool failed = false;  // close once idle, so that a rebooted agent gets a fresh engine-ID discovery
   };
   struct Pending {
-    Impl* impl = nullptr;
+    int reqid = 0;
     FetchRequest request;
     bool done = false;
     FetchReply reply;
@@ -114,9 +114,16 @@ struct SnmpClient::Impl {
   Callback done;
   std::unordered_map<Ip6, Session, Ip6Hash> sessions;
   std::list<std::unique_ptr<Pending>> pending;
+  // Queries still owned by a session, by request id. net-snmp may call back for a request after its
+  // answer was handled (closing a session calls back for what it still lists), so the callback looks
+  // the query up here instead of trusting a pointer that may be gone.
+  std::unordered_map<int, Pending*> by_reqid;
 
-  static int on_response(int operation, netsnmp_session*, int, netsnmp_pdu* pdu, void* magic) {
-    auto* p = static_cast<Pending*>(magic);
+  static int on_response(int operation, netsnmp_session*, int reqid, netsnmp_pdu* pdu, void* magic) {
+    auto* impl = static_cast<Impl*>(magic);
+    const auto found = impl->by_reqid.find(reqid);
+    if (found == impl->by_reqid.end() || found->second->done) return 1;
+    Pending* p = found->second;
     p->done = true;
     if (operation == NETSNMP_CALLBACK_OP_TIMED_OUT) {
       p->reply.status = FetchStatus::timeout;
@@ -268,6 +275,7 @@ struct SnmpClient::Impl {
         if ((*it)->reply.status != FetchStatus::ok) session.failed = true;
         if (session.outstanding == 0 && session.failed) close_session((*it)->request.exporter);
       }
+      by_reqid.erase((*it)->reqid);
       finished.push_back(std::move(*it));
       it = pending.erase(it);
     }
@@ -285,6 +293,7 @@ SnmpClient::SnmpClient(const SnmpConfig& config, Callback done) : impl_(std::mak
 
 SnmpClient::~SnmpClient() {
   std::lock_guard lock(netsnmp_lock());
+  impl_->by_reqid.clear();  // what the closing sessions call back for is no longer waited for
   for (auto& [address, s] : impl_->sessions) snmp_sess_close(s.handle);  // drops outstanding requests
 }
 
@@ -308,9 +317,9 @@ void SnmpClient::send(FetchRequest request, const SnmpCredentials& credentials) 
     }
   }
   auto p = std::make_unique<Impl::Pending>();
-  p->impl = impl_.get();
   p->request = std::move(request);
-  if (snmp_sess_async_send(handle, pdu, &Impl::on_response, p.get()) == 0) {
+  p->reqid = snmp_sess_async_send(handle, pdu, &Impl::on_response, impl_.get());
+  if (p->reqid == 0) {
     snmp_free_pdu(pdu);
     int sys_errno = 0, snmp_errno = 0;
     char* text = nullptr;
@@ -323,6 +332,7 @@ void SnmpClient::send(FetchRequest request, const SnmpCredentials& credentials) 
     impl_->done(p->request, std::move(reply));
     return;
   }
+  impl_->by_reqid[p->reqid] = p.get();
   auto& session = impl_->sessions[p->request.exporter];
   ++session.outstanding;
   session.last_used = std::chrono::steady_clock::now();
