@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
 
 #include "core/metric_record.hpp"
 #include "pipeline/metric_batch_builder.hpp"

@@ -8,8 +8,9 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <optional>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <system_error>
