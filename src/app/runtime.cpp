@@ -226,7 +226,7 @@ void Runtime::start_inlet() {
   add(config_.inlet.sflow, "sflow", SourceKind::sflow);
 
   const auto tcp = [&](const config::TcpMetricListener& l, SourceKind kind) {
-    FalconTcpConfig c;
+    TcpReceiverConfig c;
     c.listen = l.listen;
     c.max_message = l.max_message;
     c.idle_timeout = l.idle_timeout;
@@ -257,9 +257,7 @@ void Runtime::start_inlet() {
     }
   }
   if (const auto& g = config_.inlet.graphite) {
-    const auto t = tcp(*g, SourceKind::graphite);
-    GraphiteReceiverConfig c{t.listen, t.max_message, t.idle_timeout, t.max_connections, t.workers, t.topic};
-    parts_->graphite = std::make_unique<GraphiteReceiver>(c, *parts_->producer, metrics_);
+    parts_->graphite = std::make_unique<GraphiteReceiver>(tcp(*g, SourceKind::graphite), *parts_->producer, metrics_);
     parts_->graphite->start();
   }
 }

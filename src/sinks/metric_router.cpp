@@ -37,6 +37,21 @@ std::optional<MetricView> view_of(std::string_view record) {
   return decode_metric(std::as_bytes(std::span(record.data(), record.size())));
 }
 
+// Appends every queued record as an item, `separator` between items. Records were checked when they
+// were queued; one damaged in the spool is skipped.
+template <typename Append>
+void append_items(std::string& out, std::span<const std::string_view> items, std::string_view separator,
+                  Append&& append) {
+  bool first = true;
+  for (const auto item : items) {
+    const auto m = view_of(item);
+    if (!m) continue;
+    if (!first) out += separator;
+    first = false;
+    append(out, *m);
+  }
+}
+
 }  // namespace
 
 struct MetricRouter::Destination {
@@ -107,15 +122,10 @@ std::size_t MetricRouter::add_destination(const std::string& kind, const std::st
       auto& out = self->scratch;
       out.clear();
       out += "[[";
-      bool first = true;
-      for (const auto item : items) {
-        const auto m = view_of(item);
-        if (!m) continue;  // checked when it was queued; a damaged spool record is skipped
-        if (!first) out += ',';
-        first = false;
-        if (graph) append_graph_item(out, *m, options);
-        else append_judge_item(out, *m, options);
-      }
+      append_items(out, items, ",", [&](std::string& o, const MetricView& m) {
+        if (graph) append_graph_item(o, m, options);
+        else append_judge_item(o, m, options);
+      });
       out += "]]";
       return self->rpc->call(graph ? "Graph.Send" : "Judge.Send", out);
     };
@@ -129,14 +139,7 @@ std::size_t MetricRouter::add_destination(const std::string& kind, const std::st
       auto& out = self->scratch;
       out.clear();
       out += '[';
-      bool first = true;
-      for (const auto item : items) {
-        const auto m = view_of(item);
-        if (!m) continue;
-        if (!first) out += ',';
-        first = false;
-        append_tsdb_json(out, *m);
-      }
+      append_items(out, items, ",", [](std::string& o, const MetricView& m) { append_tsdb_json(o, m); });
       out += ']';
       auto res = self->http->Post("/api/put", out.data(), out.size(), "application/json");
       if (!res) return fmt::format("{}: {}", self->address, httplib::to_string(res.error()));
@@ -157,12 +160,10 @@ std::size_t MetricRouter::add_destination(const std::string& kind, const std::st
     send = [self, tsdb](std::span<const std::string_view> items) -> std::string {
       auto& out = self->scratch;
       out.clear();
-      for (const auto item : items) {
-        const auto m = view_of(item);
-        if (!m) continue;
-        if (tsdb) append_tsdb_line(out, *m);
-        else append_graphite_line(out, *m);
-      }
+      append_items(out, items, "", [tsdb](std::string& o, const MetricView& m) {
+        if (tsdb) append_tsdb_line(o, m);
+        else append_graphite_line(o, m);
+      });
       return self->lines->send(out);
     };
   }

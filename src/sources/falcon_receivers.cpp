@@ -116,22 +116,11 @@ class FalconSocketReceiver::Session final : public TcpSession {
   LogLimiter& limiter_;
 };
 
-static TcpServerConfig tcp_server_config(const char* name, const FalconTcpConfig& c) {
-  TcpServerConfig t;
-  t.name = name;
-  t.listen = c.listen;
-  t.workers = c.workers;
-  t.max_message = c.max_message;
-  t.idle_timeout = c.idle_timeout;
-  t.max_connections = c.max_connections;
-  return t;
-}
-
 FalconSocketReceiver::FalconSocketReceiver(FalconTcpConfig config, bus::Producer& producer, MetricsRegistry& metrics)
     : config_(std::move(config)),
       producer_(producer),
       counters_(std::make_unique<ReceiverCounters>(metrics, "falcon_socket", falcon_invalid_reasons())) {
-  const TcpServerConfig t = tcp_server_config("falcon_socket", config_);
+  const TcpServerConfig t = config_.server("falcon_socket");
   auto limiter = std::make_shared<LogLimiter>();
   server_ = std::make_unique<TcpServer>(
       t, [this, limiter](const TcpPeer& peer) { return std::make_unique<Session>(*this, peer, *limiter); }, metrics);
@@ -306,7 +295,7 @@ FalconRpcReceiver::FalconRpcReceiver(FalconTcpConfig config, bus::Producer& prod
     : config_(std::move(config)),
       producer_(producer),
       counters_(std::make_unique<ReceiverCounters>(metrics, "falcon_rpc", falcon_invalid_reasons(), kRpcBadNames)) {
-  const TcpServerConfig t = tcp_server_config("falcon_rpc", config_);
+  const TcpServerConfig t = config_.server("falcon_rpc");
   auto limiter = std::make_shared<LogLimiter>();
   server_ = std::make_unique<TcpServer>(
       t, [this, limiter](const TcpPeer& peer) { return std::make_unique<Session>(*this, peer, *limiter); }, metrics);

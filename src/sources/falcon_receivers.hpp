@@ -27,14 +27,7 @@ namespace sluice {
 enum class FalconExtraInvalid : std::uint8_t { unknown_command = 10, line_too_long = 11 };
 std::span<const char* const> falcon_invalid_reasons();
 
-struct FalconTcpConfig {
-  std::string listen;
-  std::size_t max_message = 4096;  // socket: longest line; RPC: largest request object
-  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  int max_connections = 4096;
-  int workers = 1;
-  std::string topic;
-};
+using FalconTcpConfig = TcpReceiverConfig;
 
 // The line socket. Like Open-Falcon's it never replies; `quit` ends the session; unknown commands
 // and malformed lines are skipped and counted.

@@ -101,7 +101,7 @@ class GraphiteReceiver::Session final : public TcpSession {
       if (nl == std::string_view::npos) break;
       std::string_view line = data.substr(at, nl - at);
       at = nl + 1;
-      if (line.size() > receiver_.config_.max_line) {
+      if (line.size() > receiver_.config_.max_message) {
         ++received;
         c.invalid(static_cast<std::size_t>(GraphiteInvalid::line_too_long)).inc();
         log_invalid(GraphiteInvalid::line_too_long, line);
@@ -145,7 +145,7 @@ class GraphiteReceiver::Session final : public TcpSession {
                    "Lines must be 'path value [timestamp]' and at most {} bytes",
                    ip6_to_string(from_.address), from_.port, to_string(why),
                    why == GraphiteInvalid::line_too_long ? ", the rest of it is skipped" : "",
-                   log_sample(line), *suppressed, receiver_.config_.max_line);
+                   log_sample(line), *suppressed, receiver_.config_.max_message);
     }
   }
 
@@ -159,13 +159,7 @@ GraphiteReceiver::GraphiteReceiver(GraphiteReceiverConfig config, bus::Producer&
     : config_(std::move(config)),
       producer_(producer),
       counters_(std::make_unique<ReceiverCounters>(metrics, "graphite", kReasons)) {
-  TcpServerConfig t;
-  t.name = "graphite";
-  t.listen = config_.listen;
-  t.workers = config_.workers;
-  t.max_message = config_.max_line;
-  t.idle_timeout = config_.idle_timeout;
-  t.max_connections = config_.max_connections;
+  const TcpServerConfig t = config_.server("graphite");
   auto limiter = std::make_shared<LogLimiter>();
   server_ = std::make_unique<TcpServer>(
       t, [this, limiter](const TcpPeer& peer) { return std::make_unique<Session>(*this, peer, *limiter); }, metrics);

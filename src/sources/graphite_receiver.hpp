@@ -39,14 +39,7 @@ enum class GraphiteParse { value, empty, invalid };
 // becomes `now`; a fractional timestamp is truncated (carbon reads it as a float).
 GraphiteParse parse_graphite_line(std::string_view line, std::int64_t now, GraphiteLine& out, GraphiteInvalid& why);
 
-struct GraphiteReceiverConfig {
-  std::string listen;
-  std::size_t max_line = 4096;
-  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  int max_connections = 4096;
-  int workers = 1;
-  std::string topic;
-};
+using GraphiteReceiverConfig = TcpReceiverConfig;  // max_message is the longest line
 
 class GraphiteReceiver {
  public:

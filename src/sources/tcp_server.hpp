@@ -27,6 +27,20 @@ struct TcpServerConfig {
   int max_connections = 4096;  // across workers; more are accepted and closed at once, counted
 };
 
+// What a metric receiver on TCP is configured with; each turns it into its server's config.
+struct TcpReceiverConfig {
+  std::string listen;
+  std::size_t max_message = 4096;  // longest line (Graphite, line socket) or request object (RPC)
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  int max_connections = 4096;
+  int workers = 1;
+  std::string topic;
+
+  TcpServerConfig server(std::string name) const {
+    return TcpServerConfig{std::move(name), listen, workers, max_message, idle_timeout, max_connections};
+  }
+};
+
 struct TcpPeer {
   Ip6 address{};
   std::uint16_t port = 0;

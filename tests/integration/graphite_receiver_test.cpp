@@ -21,7 +21,7 @@ using testing::TcpClient;
 GraphiteReceiverConfig config(std::chrono::milliseconds idle = 60s) {
   GraphiteReceiverConfig c;
   c.listen = "127.0.0.1:0";
-  c.max_line = 128;
+  c.max_message = 128;
   c.idle_timeout = idle;
   c.workers = 2;
   c.topic = "sluice-metrics";
