@@ -17,6 +17,15 @@ enum class ProduceStatus {
   error,  // refused for another reason (unknown topic, message too large); counted by the bus
 };
 
+// Told when the bus holds a message for good: Kafka once the brokers acknowledged it (acks=all), the
+// memory bus once its consumer committed past it (its sinks stored it, since nothing in memory survives
+// a crash). Called from a bus thread; must not block.
+class DeliveryListener {
+ public:
+  virtual ~DeliveryListener() = default;
+  virtual void on_delivered(std::uint64_t cookie, bool delivered) = 0;
+};
+
 // Thread-safe; produce() never blocks.
 class Producer {
  public:
@@ -24,6 +33,16 @@ class Producer {
   // Copies key and value. The key chooses the partition: equal keys keep their order.
   virtual ProduceStatus produce(std::string_view topic, std::span<const std::byte> key,
                                 std::span<const std::byte> value) = 0;
+  // The same, and once the message is held for good (or definitely lost), exactly one
+  // listener.on_delivered(cookie, ...) follows; not when the status is other than ok. Producers that
+  // hold nothing back (captures in tests) report delivery at once, which is this default.
+  virtual ProduceStatus produce_tracked(std::string_view topic, std::span<const std::byte> key,
+                                        std::span<const std::byte> value, DeliveryListener& listener,
+                                        std::uint64_t cookie) {
+    const auto status = produce(topic, key, value);
+    if (status == ProduceStatus::ok) listener.on_delivered(cookie, true);
+    return status;
+  }
   // Waits until everything produced so far is delivered, or the timeout; returns what is still in flight.
   virtual std::size_t flush(std::chrono::milliseconds timeout) = 0;
 };

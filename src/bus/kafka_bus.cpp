@@ -202,14 +202,26 @@ class KafkaProducer::Impl {
     rk_.reset();
   }
 
-  ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value) {
+  // What a tracked message carries to its delivery report.
+  struct Tracking {
+    DeliveryListener* listener;
+    std::uint64_t cookie;
+  };
+
+  ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value,
+                        DeliveryListener* listener = nullptr, std::uint64_t cookie = 0) {
     rd_kafka_topic_t* rkt = topic_handle(topic);
+    std::unique_ptr<Tracking> tracking;
+    if (listener != nullptr) tracking = std::make_unique<Tracking>(Tracking{listener, cookie});
     // F_COPY: the caller's buffers are only valid during this call.
     const auto err = rd_kafka_producev(
         rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<std::byte*>(key.data()), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<std::byte*>(value.data()), value.size()), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(const_cast<std::byte*>(value.data()), value.size()),
+        RD_KAFKA_V_OPAQUE(tracking.get()), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // The delivery report owns it from here on.
+      static_cast<void>(tracking.release());
       accepted_.value.fetch_add(1, std::memory_order_relaxed);
       return ProduceStatus::ok;
     }
@@ -262,6 +274,10 @@ class KafkaProducer::Impl {
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
+    if (message->_private != nullptr) {
+      std::unique_ptr<Tracking> tracking(static_cast<Tracking*>(message->_private));
+      tracking->listener->on_delivered(tracking->cookie, message->err == RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       self->delivered_.inc();
       self->delivered_bytes_.inc(message->len + message->key_len);
@@ -344,6 +360,12 @@ KafkaProducer::~KafkaProducer() = default;
 ProduceStatus KafkaProducer::produce(std::string_view topic, std::span<const std::byte> key,
                                      std::span<const std::byte> value) {
   return impl_->produce(topic, key, value);
+}
+
+ProduceStatus KafkaProducer::produce_tracked(std::string_view topic, std::span<const std::byte> key,
+                                             std::span<const std::byte> value, DeliveryListener& listener,
+                                             std::uint64_t cookie) {
+  return impl_->produce(topic, key, value, &listener, cookie);
 }
 
 std::size_t KafkaProducer::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }

@@ -35,6 +35,9 @@ class KafkaProducer final : public Producer {
 
   ProduceStatus produce(std::string_view topic, std::span<const std::byte> key,
                         std::span<const std::byte> value) override;
+  ProduceStatus produce_tracked(std::string_view topic, std::span<const std::byte> key,
+                                std::span<const std::byte> value, DeliveryListener& listener,
+                                std::uint64_t cookie) override;
   std::size_t flush(std::chrono::milliseconds timeout) override;
   // Messages accepted by produce() whose delivery report has not arrived yet.
   std::size_t in_flight() const;

@@ -18,6 +18,11 @@ class MemoryBus::MemoryProducer final : public Producer {
   ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value) override {
     return bus_.produce(topic, key, value);
   }
+  ProduceStatus produce_tracked(std::string_view topic, std::span<const std::byte> key,
+                                std::span<const std::byte> value, DeliveryListener& listener,
+                                std::uint64_t cookie) override {
+    return bus_.produce(topic, key, value, &listener, cookie);
+  }
   // Everything accepted is already on the bus.
   std::size_t flush(std::chrono::milliseconds) override { return 0; }
 
@@ -130,8 +135,17 @@ class MemoryBus::MemoryConsumer final : public Consumer {
     auto& topic = bus_.topic(ref.topic);
     if (ref.partition < 0 || ref.partition >= static_cast<int>(topic.partitions.size())) return false;
     auto& part = *topic.partitions[static_cast<std::size_t>(ref.partition)];
-    std::lock_guard lock(part.mutex);
-    if (next_offset > part.committed) part.committed = next_offset;
+    std::vector<Awaiting> delivered;
+    {
+      std::lock_guard lock(part.mutex);
+      if (next_offset > part.committed) part.committed = next_offset;
+      while (!part.awaiting.empty() && part.awaiting.front().offset < part.committed) {
+        delivered.push_back(part.awaiting.front());
+        part.awaiting.pop_front();
+      }
+    }
+    // Outside the lock: a listener may produce again from its callback.
+    for (const auto& a : delivered) a.listener->on_delivered(a.cookie, true);
     return true;
   }
 
@@ -201,7 +215,8 @@ void MemoryBus::wake_consumers() {
 }
 
 ProduceStatus MemoryBus::produce(std::string_view topic_name, std::span<const std::byte> key,
-                                 std::span<const std::byte> value) {
+                                 std::span<const std::byte> value, DeliveryListener* listener,
+                                 std::uint64_t cookie) {
   const std::uint64_t size = key.size() + value.size();
   if (queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size > config_.max_bytes) {
     queued_bytes_.fetch_sub(size, std::memory_order_relaxed);
@@ -232,6 +247,7 @@ ProduceStatus MemoryBus::produce(std::string_view topic_name, std::span<const st
     if (!key.empty()) std::memcpy(c.data.get() + at, key.data(), key.size());
     if (!value.empty()) std::memcpy(c.data.get() + at + key.size(), value.data(), value.size());
     c.entries.push_back({at, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size())});
+    if (listener != nullptr) part.awaiting.push_back({part.next_offset, listener, cookie});
     ++part.next_offset;
   }
   produced_.inc();

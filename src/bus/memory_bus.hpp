@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,8 +48,15 @@ class MemoryBus {
     std::vector<Entry> entries;
     std::int64_t first_offset = 0;
   };
+  // A tracked message waiting for its consumer to commit past it.
+  struct Awaiting {
+    std::int64_t offset;
+    DeliveryListener* listener;
+    std::uint64_t cookie;
+  };
   struct Partition {
     std::mutex mutex;
+    std::deque<Awaiting> awaiting;  // offset order
     std::vector<std::unique_ptr<Chunk>> ready;  // oldest first
     std::unique_ptr<Chunk> filling;
     std::int64_t next_offset = 0;
@@ -66,7 +74,8 @@ class MemoryBus {
   friend class MemoryConsumer;
 
   Topic& topic(std::string_view name);
-  ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value);
+  ProduceStatus produce(std::string_view topic, std::span<const std::byte> key, std::span<const std::byte> value,
+                        DeliveryListener* listener = nullptr, std::uint64_t cookie = 0);
   void wake_consumers();
 
   MemoryBusConfig config_;
