@@ -2,6 +2,9 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,8 +49,12 @@ struct Condition {
 
 // Counts and records a rule's failures: the reason goes into the error field, the raw line stays.
 struct FailureSink {
+  std::string rule;
   std::string error_field = "error";
   std::array<Counter*, kFailureKinds> counters{};
+  // When this rule last logged a failure (steady clock, ms): one message per interval, not per line.
+  std::unique_ptr<std::atomic<std::int64_t>> last_logged =
+      std::make_unique<std::atomic<std::int64_t>>(std::numeric_limits<std::int64_t>::min() / 2);
 
   void report(Failure f, std::string_view reason, LogEvent& e) const;
 };

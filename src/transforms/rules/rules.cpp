@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <iterator>
 
@@ -42,6 +45,11 @@ Outcome RuleSet::apply(LogEvent& event, Scratch& scratch) const { return detail:
 
 namespace detail {
 namespace {
+
+constexpr std::int64_t kLogIntervalMs = 10'000;
+
+// A failure reason cut for a log line (a reason may quote part of a hostile line).
+std::string_view excerpt_of(std::string_view reason) { return reason.substr(0, 200); }
 
 std::optional<double> to_number(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -182,6 +190,20 @@ bool Condition::eval(const LogEvent& e, MatchState& m) const {
 
 void FailureSink::report(Failure f, std::string_view reason, LogEvent& e) const {
   if (Counter* c = counters[static_cast<std::size_t>(f)]) c->inc();
+  // Hostile input fails every line; the operator needs the first reason and a count, not a flood.
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_logged->load(std::memory_order_relaxed);
+  if (now - last >= kLogIntervalMs && last_logged->compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    std::uint64_t total = 0;
+    for (const Counter* c : counters) total += c ? c->value() : 0;
+    spdlog::warn(
+        "log rule '{}' could not process a line of {} (topic {}, offset {}): {}; the line is kept as read, with "
+        "the reason in field '{}'. {} failures of this rule so far (rules_parse_failures_total by reason); if "
+        "most lines fail, check the rule's format or pattern against the log. At most one such message per "
+        "10 s per rule.",
+        rule, e.path, e.source, e.offset, excerpt_of(reason), error_field, total);
+  }
   // A second failure on the same line adds its reason to the first.
   if (LogField* existing = e.find(error_field)) {
     existing->value.append("; ");

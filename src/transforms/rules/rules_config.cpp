@@ -110,6 +110,7 @@ Condition read_condition(ConfigReader& c, Context& ctx) {
 FailureSink failure_sink(ConfigReader& r, const std::string& rule, std::initializer_list<Failure> kinds,
                          Context& ctx) {
   FailureSink sink;
+  sink.rule = rule;
   sink.error_field = r.string("error_field", "error");
   if (sink.error_field.empty()) r.error("error_field", "expected a field name");
   register_failures(sink, rule, kinds, ctx);
@@ -309,6 +310,7 @@ std::unique_ptr<Rule> read_rule(ConfigReader& r, const std::string& default_name
       else if (v == "string") o->fields.emplace_back(k, T::string);
       else c.error(k, fmt::format("expected integer, float, boolean or string, got '{}'", v));
     }
+    o->failures.rule = rule->name;
     register_failures(o->failures, rule->name, {Failure::convert}, ctx);
     rule->op = std::move(o);
   } else if (op == "drop") {
