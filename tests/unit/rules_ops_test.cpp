@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -341,6 +342,46 @@ rules:
                                       {"http.user", "-", S},
                                       {"summary", "GET /api 502", S}}));
   }
+}
+
+TEST(RulesThreads, OneRuleSetServesThreadsWithAScratchEach) {
+  MetricsRegistry metrics;
+  const auto set = load(R"(
+rules:
+  - name: kv
+    parse: {format: regex, pattern: '^(?<k>\w+)=(?<v>\d+)$'}
+  - if: {field: v, gte: 500}
+    route: big
+)", metrics);
+  constexpr int kThreads = 4, kLines = 20'000;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto scratch = set.make_scratch();
+      LogEvent e;
+      for (int i = 0; i < kLines; ++i) {
+        e.clear();
+        if (i % 10) {
+          e.message = 't';
+          e.message += std::to_string(t);
+        } else {
+          e.message = "bad line";
+        }
+        e.message += '=';
+        e.message += std::to_string(i % 1000);
+        set.apply(e, *scratch);
+        const bool ok = i % 10 ? e.find("v") && e.find("v")->value == std::to_string(i % 1000) &&
+                                     e.route == (i % 1000 >= 500 ? "big" : "")
+                               : e.find("error") && e.find("error")->value == "regex: no match";
+        if (!ok) ++wrong[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong, std::vector<int>(kThreads, 0));
+  EXPECT_EQ(metrics.counter_value("rules_parse_failures_total", {{"rule", "kv"}, {"reason", "regex_no_match"}}),
+            static_cast<std::uint64_t>(kThreads * kLines / 10));
 }
 
 }  // namespace
