@@ -296,6 +296,13 @@ std::optional<TimestampFormat> TimestampFormat::make(const std::string& spec, st
 }
 
 std::optional<std::int64_t> TimestampFormat::parse(std::string_view text, std::int64_t reference_ms) const {
+  const auto ms = parse_any(text, reference_ms);
+  // Years 0 to 9999, as the calendar formats allow: an epoch number beyond is a misread field, not a time.
+  if (ms && (*ms < kMinMs || *ms >= kMaxMs)) return std::nullopt;
+  return ms;
+}
+
+std::optional<std::int64_t> TimestampFormat::parse_any(std::string_view text, std::int64_t reference_ms) const {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   switch (kind_) {

@@ -21,7 +21,12 @@ class TimestampFormat {
 
   const std::string& spec() const { return spec_; }
 
+  static constexpr std::int64_t kMinMs = -62'167'219'200'000;  // 0000-01-01T00:00:00Z
+  static constexpr std::int64_t kMaxMs = 253'402'300'800'000;  // 10000-01-01T00:00:00Z
+
  private:
+  std::optional<std::int64_t> parse_any(std::string_view text, std::int64_t reference_ms) const;
+
   enum class Kind { iso8601, unix_s, unix_ms, unix_us, unix_ns, pattern };
   Kind kind_ = Kind::iso8601;
   std::string spec_;
