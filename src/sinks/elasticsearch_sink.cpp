@@ -128,9 +128,14 @@ void ElasticsearchSink::stop(std::chrono::steady_clock::time_point deadline) {
   work_cv_.notify_all();
   space_cv_.notify_all();
   abort_cv_.notify_all();
-  // Cuts requests in flight, so that a slow server cannot hold the shutdown past its deadline.
-  for (auto& w : workers_) {
-    for (auto& c : w->clients) c->stop();
+  // Cuts requests in flight, so that a slow server cannot hold the shutdown past its deadline. Again
+  // until every worker is out: one may have been about to open a connection the first time.
+  for (;;) {
+    for (auto& w : workers_) {
+      for (auto& c : w->clients) c->stop();
+    }
+    std::unique_lock lock(mutex_);
+    if (exited_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return exited_ >= threads_.size(); })) break;
   }
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
@@ -155,7 +160,11 @@ void ElasticsearchSink::run(Worker& w) {
     {
       std::unique_lock lock(mutex_);
       work_cv_.wait(lock, [&] { return !queue_.empty() || aborted_.load(); });
-      if (aborted_.load()) return;
+      if (aborted_.load()) {
+        ++exited_;
+        exited_cv_.notify_all();
+        return;
+      }
       job = std::move(queue_.front());
       queue_.pop_front();
       ++in_flight_;
@@ -231,6 +240,10 @@ ElasticsearchSink::HttpResult ElasticsearchSink::post(Worker& w, const std::stri
   if (!config_.api_key.empty()) headers.emplace("Authorization", "ApiKey " + config_.api_key);
   HttpResult r;
   r.url = config_.urls[u];
+  if (aborted_.load()) {
+    r.error = "sink stopping";
+    return r;
+  }
   const auto start = std::chrono::steady_clock::now();
   auto res = w.clients[u]->Post("/_bulk", headers, body, "application/x-ndjson");
   request_seconds_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -97,6 +97,8 @@ class ElasticsearchSink final : public pipeline::BatchTarget {
   std::condition_variable work_cv_;
   std::condition_variable space_cv_;
   std::condition_variable abort_cv_;
+  std::condition_variable exited_cv_;
+  std::size_t exited_ = 0;  // worker threads that have returned
   std::deque<Job> queue_;
   std::size_t in_flight_ = 0;
   bool closing_ = false;
