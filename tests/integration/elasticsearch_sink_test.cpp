@@ -241,6 +241,39 @@ TEST(ElasticsearchSink, AnUnreachableUrlFailsOverToTheNext) {
   EXPECT_EQ(s.requests("200"), 1u);
 }
 
+TEST(ElasticsearchSink, GzipBodiesAndApiKeys) {
+  Scenario s("gzip_api_key");
+  s.cfg.gzip = true;
+  s.cfg.api_key = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
+  s.run({line(0), line(1)});
+  EXPECT_EQ(s.items("indexed"), 2u);
+  EXPECT_EQ(s.requests("200"), 1u);
+}
+
+TEST(ElasticsearchSink, ARefusedItemIsNotAcknowledgedUntilItsDeadLetterIsDurable) {
+  Scenario s("dead_letter_disk_failure");
+  // A file where the dead-letter directory should be: every write fails until it is removed.
+  testing::write_file(s.dir / "dead", "in the way");
+  s.start();
+  std::atomic<int> done{0};
+  s.sink->submit(batch(s.cfg, {line(0), line(1, true), line(2)}), [&] { ++done; });
+  ASSERT_TRUE(eventually([&] { return s.server.consumed() >= 3; }, 10s)) << s.server.report();
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(s.items("dead_letter"), 0u);
+  EXPECT_GE(s.metrics.counter_total("dead_letter_write_errors_total"), 2u);
+  std::filesystem::remove(s.dir / "dead");
+  ASSERT_TRUE(eventually([&] { return done.load() == 1; }, 10s)) << s.server.report();
+  s.sink->stop(std::chrono::steady_clock::now() + 2s);
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_TRUE(s.server.mismatches().empty()) << s.server.report();
+  EXPECT_EQ(s.items("indexed"), 2u);
+  EXPECT_EQ(s.items("dead_letter"), 1u);
+  const auto records = dead_letter_records(s.dir / "dead");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["reason"], "mapper_parsing_exception");
+  EXPECT_EQ(records[0]["record"], item_lines(s.cfg, line(1, true)));
+}
+
 TEST(ElasticsearchSink, StopAtTheDeadlineLeavesAFailingBatchUnacknowledged) {
   Scenario s("unavailable");
   s.start();
