@@ -141,6 +141,8 @@ ElasticsearchConfig read_elasticsearch_config(config::ConfigReader& reader) {
     reader.error("api_key", "set either username/password or api_key, not both");
   }
   if (c.username.empty() && !c.password.empty()) reader.error("username", "a password is set without a username");
+  c.ca_file = reader.string("ca_file", "");
+  c.tls_verify = reader.boolean("tls_verify", c.tls_verify);
   c.connect_timeout = reader.duration("connect_timeout", c.connect_timeout);
   c.request_timeout = reader.duration("request_timeout", c.request_timeout);
   if (c.connect_timeout.count() <= 0) reader.error("connect_timeout", "must be positive");

@@ -19,6 +19,8 @@ struct ElasticsearchConfig {
   std::map<std::string, std::string> routes;      // event.route → index pattern
   std::string username, password;                 // basic auth
   std::string api_key;                            // "Authorization: ApiKey <api_key>" (the encoded id:key)
+  std::string ca_file;                            // https: CA bundle (PEM); empty = the system's
+  bool tls_verify = true;                         // https: check the server's certificate
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds request_timeout{60'000};
   int parallel_requests = 2;

@@ -76,6 +76,8 @@ ElasticsearchSink::ElasticsearchSink(ElasticsearchConfig config, DeadLetters& de
       c->set_keep_alive(true);
       c->set_compress(config_.gzip);
       if (!config_.username.empty()) c->set_basic_auth(config_.username, config_.password);
+      if (!config_.ca_file.empty()) c->set_ca_cert_path(config_.ca_file);
+      c->enable_server_certificate_verification(config_.tls_verify);
       w->clients.push_back(std::move(c));
     }
     workers_.push_back(std::move(w));

@@ -38,6 +38,8 @@ outlet:
       audit: audit-%Y
     username: sluice
     password: secret
+    ca_file: /etc/sluice/es-ca.pem
+    tls_verify: false
     connect_timeout: 2s
     request_timeout: 45s
     parallel_requests: 4
@@ -54,6 +56,8 @@ outlet:
   EXPECT_EQ(c.routes, (std::map<std::string, std::string>{{"audit", "audit-%Y"}}));
   EXPECT_EQ(c.username, "sluice");
   EXPECT_EQ(c.password, "secret");
+  EXPECT_EQ(c.ca_file, "/etc/sluice/es-ca.pem");
+  EXPECT_FALSE(c.tls_verify);
   EXPECT_EQ(c.connect_timeout, 2s);
   EXPECT_EQ(c.request_timeout, 45s);
   EXPECT_EQ(c.parallel_requests, 4);
@@ -76,6 +80,7 @@ TEST(ElasticsearchConfig, DefaultsAndCommaSeparatedUrlsFromTheEnvironment) {
   EXPECT_EQ(c.parallel_requests, 2);
   EXPECT_EQ(c.max_body_bytes, 10ull << 20);
   EXPECT_FALSE(c.gzip);
+  EXPECT_TRUE(c.tls_verify);
 }
 
 TEST(ElasticsearchConfig, ErrorsNameTheirKeyPaths) {
