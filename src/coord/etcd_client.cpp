@@ -56,6 +56,52 @@ void enable_keepalive(int sock) {
   ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
+std::string describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection: return "connection refused or timed out";
+    case httplib::Error::Read: return "connection closed or timed out while reading the answer";
+    case httplib::Error::Write: return "connection closed while sending the request";
+    case httplib::Error::ConnectionTimeout: return "connect timed out";
+    case httplib::Error::SSLConnection: return "TLS handshake failed";
+    case httplib::Error::SSLServerVerification: return "TLS server certificate not trusted";
+    default: return httplib::to_string(error);
+  }
+}
+
+struct Answer {
+  int status = -1;
+  std::string body;
+  httplib::Error error = httplib::Error::Success;
+};
+
+// POSTs through a content receiver rather than reading the body whole: etcd's gateway ends error
+// answers with HTTP trailers (Grpc-Trailer-Content-Type), which cpp-httplib 0.11 takes for a read
+// failure after it has delivered the whole body. A body that parses is then etcd's answer.
+Answer post(httplib::Client& client, const std::string& path, const std::string& body, const std::string& token) {
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.set_header("Content-Type", "application/json");
+  if (!token.empty()) req.set_header("Authorization", token);
+  Answer out;
+  req.content_receiver = [&](const char* data, std::size_t len, std::uint64_t, std::uint64_t) {
+    out.body.append(data, len);
+    return true;
+  };
+  httplib::Response res;
+  client.send(req, res, out.error);
+  out.status = res.status;
+  if (out.error == httplib::Error::Read && out.status > 0 &&
+      !nlohmann::json::parse(out.body, nullptr, false).is_discarded()) {
+    out.error = httplib::Error::Success;
+  }
+  return out;
+}
+
+// etcd's range for "every key" is ["\0", "\0"): an empty key is refused.
+std::string range_key(std::string_view prefix) { return prefix.empty() ? std::string(1, '\0') : std::string(prefix); }
+
 bool fail_over_code(int code) { return code == kEtcdUnavailable || code == 4 /* deadline exceeded */; }
 
 }  // namespace
@@ -214,15 +260,17 @@ std::string EtcdClient::token_for(std::size_t endpoint, bool refresh) {
   const auto& ep = config_.endpoints[endpoint];
   auto client = make_client(ep, config_, config_.request_timeout);
   const nlohmann::json body = {{"name", config_.username}, {"password", config_.password}};
-  auto res = client->Post("/v3/auth/authenticate", body.dump(), "application/json");
-  if (!res) throw EtcdError(fmt::format("cannot reach etcd at {}: {}", ep, httplib::to_string(res.error())), ep);
-  const auto answer = nlohmann::json::parse(res->body, nullptr, false);
+  const auto res = post(*client, "/v3/auth/authenticate", body.dump(), "");
+  if (res.error != httplib::Error::Success) {
+    throw EtcdError(fmt::format("cannot reach etcd at {}: {}", ep, describe(res.error)), ep);
+  }
+  const auto answer = nlohmann::json::parse(res.body, nullptr, false);
   if (auto err = etcd_json::error_of(answer)) {
     throw EtcdError(fmt::format("etcd at {} refused user \"{}\": {}", ep, config_.username, err->second), ep,
                     err->first);
   }
   if (!answer.is_object() || !answer.contains("token") || !answer["token"].is_string()) {
-    throw EtcdError(fmt::format("etcd at {} answered authenticate without a token: {}", ep, res->body), ep);
+    throw EtcdError(fmt::format("etcd at {} answered authenticate without a token: {}", ep, res.body.substr(0, 200)), ep);
   }
   std::lock_guard lock(token_mutex_);
   return tokens_[endpoint] = answer["token"].get<std::string>();
@@ -239,14 +287,14 @@ nlohmann::json EtcdClient::call(const std::string& path, const nlohmann::json& r
     try {
       for (int attempt = 0; attempt < 2; ++attempt) {
         auto client = make_client(ep, config_, config_.request_timeout);
-        httplib::Headers headers;
-        if (auto token = token_for(index, attempt > 0); !token.empty()) headers.emplace("Authorization", token);
-        auto res = client->Post(path, headers, body, "application/json");
-        if (!res) throw EtcdError(fmt::format("cannot reach etcd at {}: {}", ep, httplib::to_string(res.error())), ep);
-        auto answer = nlohmann::json::parse(res->body, nullptr, false);
+        const auto res = post(*client, path, body, token_for(index, attempt > 0));
+        if (res.error != httplib::Error::Success) {
+          throw EtcdError(fmt::format("cannot reach etcd at {}: {}", ep, describe(res.error)), ep);
+        }
+        auto answer = nlohmann::json::parse(res.body, nullptr, false);
         if (answer.is_discarded() || !answer.is_object()) {
-          throw EtcdError(fmt::format("etcd at {} answered {} {} with something that is not JSON: {}", ep, path,
-                                      res->status, res->body.substr(0, 200)),
+          throw EtcdError(fmt::format("etcd at {} answered {} with HTTP {} and something that is not etcd's JSON: {}",
+                                      ep, path, res.status, res.body.substr(0, 200)),
                           ep);
         }
         if (auto err = etcd_json::error_of(answer)) {
@@ -274,7 +322,7 @@ nlohmann::json EtcdClient::call(const std::string& path, const nlohmann::json& r
 }
 
 EtcdClient::RangeResult EtcdClient::get_prefix(std::string_view prefix) {
-  const auto answer = call("/v3/kv/range", {{"key", etcd_json::base64_encode(prefix)},
+  const auto answer = call("/v3/kv/range", {{"key", etcd_json::base64_encode(range_key(prefix))},
                                             {"range_end", etcd_json::base64_encode(etcd_json::prefix_range_end(prefix))}});
   RangeResult out;
   out.revision = etcd_json::int64_field(answer.value("header", nlohmann::json::object()), "revision");
@@ -301,7 +349,7 @@ void EtcdClient::put(std::string_view key, std::string_view value, std::int64_t 
 void EtcdClient::remove(std::string_view key) { call("/v3/kv/deleterange", {{"key", etcd_json::base64_encode(key)}}); }
 
 void EtcdClient::remove_prefix(std::string_view prefix) {
-  call("/v3/kv/deleterange", {{"key", etcd_json::base64_encode(prefix)},
+  call("/v3/kv/deleterange", {{"key", etcd_json::base64_encode(range_key(prefix))},
                               {"range_end", etcd_json::base64_encode(etcd_json::prefix_range_end(prefix))}});
 }
 
@@ -327,7 +375,7 @@ void EtcdClient::revoke(std::int64_t lease) { call("/v3/lease/revoke", {{"ID", s
 EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int64_t start_revision,
                                               const std::function<bool(const WatchEvent&)>& on_event,
                                               const std::atomic<bool>& cancel) {
-  nlohmann::json create = {{"key", etcd_json::base64_encode(prefix)},
+  nlohmann::json create = {{"key", etcd_json::base64_encode(range_key(prefix))},
                            {"range_end", etcd_json::base64_encode(etcd_json::prefix_range_end(prefix))}};
   if (start_revision > 0) create["start_revision"] = std::to_string(start_revision);
   const std::string body = nlohmann::json{{"create_request", create}}.dump();
@@ -459,7 +507,7 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
     end.reason = WatchEnd::Reason::error;
     end.error = error == httplib::Error::Success
                     ? fmt::format("etcd at {} closed the watch stream (HTTP {})", ep, res.status)
-                    : fmt::format("watch on etcd at {} broke: {}", ep, httplib::to_string(error));
+                    : fmt::format("watch on etcd at {} broke: {}", ep, describe(error));
     if (created) {  // the stream was up: the caller resumes, possibly elsewhere
       requests_ok_.inc();
       current_.store((index + 1) % n);
