@@ -205,5 +205,48 @@ TEST(EtcdClient, FailsOverToTheEndpointThatAnswers) {
   EXPECT_EQ(metrics.counter_value("etcd_requests_total", {{"result", "unreachable"}}), 2u);
 }
 
+TEST(EtcdClient, AuthenticatesWithUserAndPassword) {
+  testing::EtcdServer server;
+  server.ctl({"user", "add", "root", "--new-user-password=s3cret"});
+  server.ctl({"auth", "enable"});
+  MetricsRegistry metrics;
+  auto config = config_for({server.endpoint()});
+  config.username = "root";
+  config.password = "s3cret";
+  EtcdClient client(config, metrics);
+  client.put("/a/k", "v");
+  EXPECT_EQ(client.get_prefix("/a/").kvs.at(0).value, "v");
+  const auto lease = client.grant_lease(10s);
+  EXPECT_EQ(client.keep_alive(lease), 10s);
+  std::atomic<bool> cancel{false};
+  std::string seen;
+  const auto end = client.watch_prefix("/a/", 1, [&](const EtcdClient::WatchEvent& e) {
+    seen = e.kv.key + "=" + e.kv.value;
+    return false;
+  }, cancel);
+  EXPECT_EQ(end.reason, EtcdClient::WatchEnd::Reason::callback);
+  EXPECT_EQ(seen, "/a/k=v");
+  EXPECT_EQ(server.ctl({"--user", "root:s3cret", "get", "/a/k", "--print-value-only"}), "v\n");
+
+  // Without credentials etcd refuses; with a wrong password too, and the error says so.
+  EtcdClient anonymous(config_for({server.endpoint()}), metrics);
+  try {
+    anonymous.put("/a/k", "w");
+    FAIL() << "etcd with auth enabled accepted an anonymous put";
+  } catch (const EtcdError& e) {
+    EXPECT_FALSE(e.unreachable()) << e.what();
+  }
+  config.password = "wrong";
+  EtcdClient wrong(config, metrics);
+  try {
+    wrong.get_prefix("/a/");
+    FAIL() << "etcd accepted a wrong password";
+  } catch (const EtcdError& e) {
+    EXPECT_FALSE(e.unreachable()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("refused user \"root\""), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(server.ctl({"--user", "root:s3cret", "get", "/a/k", "--print-value-only"}), "v\n");
+}
+
 }  // namespace
 }  // namespace sluice::coord
