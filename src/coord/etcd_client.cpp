@@ -506,7 +506,7 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
     }
     end.reason = WatchEnd::Reason::error;
     end.error = error == httplib::Error::Success
-                    ? fmt::format("etcd at {} closed the watch stream (HTTP {})", ep, res.status)
+                    ? fmt::format("etcd at {} ended the watch stream (HTTP {}; is it shutting down?)", ep, res.status)
                     : fmt::format("watch on etcd at {} broke: {}", ep, describe(error));
     if (created) {  // the stream was up: the caller resumes, possibly elsewhere
       requests_ok_.inc();

@@ -13,6 +13,8 @@
 namespace sluice::sources {
 namespace {
 
+constexpr auto kHealthyWatch = std::chrono::seconds(10);
+
 std::string local_hostname() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
@@ -189,8 +191,10 @@ void EtcdDiscovery::run() {
                    host_prefix_, range.revision);
     }
     publish();
-    backoff = config_.backoff_initial;
 
+    // The backoff is reset only by a watch that held a while: an etcd that answers ranges but drops
+    // every watch at once (a proxy, a permission) must not be hammered at backoff_initial.
+    const auto watch_started = std::chrono::steady_clock::now();
     const auto end = client_->watch_prefix(
         host_prefix_, range.revision + 1,
         [&](const coord::EtcdClient::WatchEvent& event) {
@@ -219,6 +223,7 @@ void EtcdDiscovery::run() {
                      end.next_revision, end.compact_revision, host_prefix_);
         break;
       case Reason::error:
+        if (std::chrono::steady_clock::now() - watch_started >= kHealthyWatch) backoff = config_.backoff_initial;
         if (!retry_later(end.error)) return;
         break;
     }
