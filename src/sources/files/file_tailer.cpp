@@ -166,17 +166,23 @@ void FileTailer::Impl::run() {
         }
         timeout_ms = 5;
       } else {
+        // Open files are read before a scan: lines written just before a copytruncate must be read before the
+        // truncation, and a burst of events (a copy being written) must not delay them.
         bool verify = now - last_scan >= config.rescan_interval;
+        bool refused = false, pending = false;
+        auto poll_all = [&](bool check) {
+          for (auto& [key, f] : files) {
+            if (!f->fd) continue;
+            retry_refused(*f);
+            more |= poll_file(*f, now, check);
+            refused |= !f->refused.empty();
+            pending |= f->cut.pending_event.has_value() || !f->live;
+          }
+        };
+        poll_all(false);
         if (verify || (scan_requested && now - last_event_scan >= std::chrono::milliseconds(10))) {
           scan(now);
-        }
-        bool refused = false, pending = false;
-        for (auto& [key, f] : files) {
-          if (!f->fd) continue;
-          retry_refused(*f);
-          more |= poll_file(*f, now, verify);
-          refused |= !f->refused.empty();
-          pending |= f->cut.pending_event.has_value() || !f->live;
+          poll_all(verify);
         }
         housekeeping(now);
         if (now - last_checkpoint >= config.checkpoint_interval) save_checkpoints();
@@ -266,6 +272,9 @@ void FileTailer::Impl::apply_sources() {
     rt->config = c;
     rt->cutter = std::make_unique<LineCutter>(c);
     rt->topic = c.topic;
+    // start_at is for a source seen for the first time: once it has files (checkpoints), a file it has not
+    // seen is new (created by a rotation while sluice was down) and read from its start.
+    for (auto& [key, f] : files) rt->scanned |= f->source == c.name;
     if (existing != sources.end()) {
       update_metrics();  // the old cutter's counts go to the metrics before it is replaced
       existing->second = std::move(rt);

@@ -117,7 +117,14 @@ struct FileTailer::Impl {
   std::map<std::string, std::unique_ptr<SourceRt>> sources;
   std::map<std::uint64_t, std::unique_ptr<TrackedFile>> files;
   std::unordered_map<std::uint64_t, std::uint64_t> cookies;  // cookie -> file key
-  std::map<std::pair<std::uint64_t, std::uint64_t>, Clock::time_point> copy_candidates;  // (dev, ino) -> first seen
+  // New files with the first bytes of a file being tailed: probably a copy being made before a truncation.
+  // Held open (the copy may be compressed and deleted right after the truncation) for copy_window.
+  struct CopyCandidate {
+    Clock::time_point since;
+    UniqueFd fd;
+    std::string path;
+  };
+  std::map<std::pair<std::uint64_t, std::uint64_t>, CopyCandidate> copy_candidates;  // by (dev, ino)
   std::uint64_t next_key = 1, next_cookie = 1;
   std::size_t in_flight_bytes = 0;
   std::vector<char> buffer;

@@ -192,9 +192,9 @@ void FileTailer::Impl::scan(Clock::time_point now) {
     adopt_found(*fd_found.src, fd_found.path, std::move(fd), st, now);
   }
   for (auto it = copy_candidates.begin(); it != copy_candidates.end();) {
-    it = found.contains(it->first) ? std::next(it) : copy_candidates.erase(it);
+    it = now - it->second.since < config.copy_window ? std::next(it) : copy_candidates.erase(it);
   }
-  for (auto& [name, s] : sources) s->scanned = !s->removed;
+  for (auto& [name, s] : sources) s->scanned |= !s->removed;
 }
 
 TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& path, UniqueFd fd,
@@ -216,7 +216,9 @@ TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& pat
   for (auto& [key, owner] : files) {
     TrackedFile& f = *owner;
     if (f.fd || f.truncated || f.dev != dev || f.ino != ino) continue;
-    if (size < f.read_pos || !fingerprint_matches(fd.get(), f.fp)) {
+    // Same first bytes but shorter than the offset is kept as the same file: the copy of a copytruncated file
+    // can end before what was read from the original.
+    if (!fingerprint_matches(fd.get(), f.fp)) {
       spdlog::info("file source: {} changed while not tailed (size {}, offset {}, first bytes {}); looking for a "
                    "copy of its old content, reading the file as new",
                    path, size, f.read_pos, size < f.fp.length ? "gone" : "differ");
@@ -235,7 +237,9 @@ TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& pat
   // The copy of a truncated file (copytruncate): its old content goes on from where it was read.
   for (auto& [key, owner] : files) {
     TrackedFile& f = *owner;
-    if (f.fd || !f.truncated || (f.dev == dev && f.ino == ino) || !(f.fp == *fp) || size < f.read_pos) continue;
+    // A copy shorter than the read offset was made before lines the tailer read from the original: it holds
+    // nothing new, and is kept (not read as a new file) until it goes away.
+    if (f.fd || !f.truncated || (f.dev == dev && f.ino == ino) || !(f.fp == *fp)) continue;
     spdlog::info("file source: {} is the copy of truncated {}; reading it on from offset {}", path, f.path, f.read_pos);
     rot_copy.inc();
     copy_candidates.erase({dev, ino});
@@ -247,9 +251,13 @@ TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& pat
   // Same first bytes as a file being tailed: a copy being made before a truncation. Wait to tell.
   for (auto& [key, owner] : files) {
     TrackedFile& f = *owner;
-    if (!f.fd || !(f.fp == *fp)) continue;
-    auto [it, fresh] = copy_candidates.try_emplace({dev, ino}, now);
-    if (now - it->second < config.copy_window) return nullptr;
+    if (!f.fd || !f.live || !(f.fp == *fp)) continue;
+    auto [it, fresh] = copy_candidates.try_emplace({dev, ino});
+    if (fresh) {
+      it->second = CopyCandidate{now, std::move(fd), path};
+      return nullptr;
+    }
+    if (now - it->second.since < config.copy_window) return nullptr;
     break;
   }
   copy_candidates.erase({dev, ino});
@@ -293,6 +301,26 @@ void FileTailer::Impl::truncated(TrackedFile& f, Clock::time_point now) {
   dirty = true;
   scan_requested = true;
   last_event_scan = {};
+  // A copy made just before (held open, even if it has been compressed and deleted since).
+  for (auto it = copy_candidates.begin(); it != copy_candidates.end(); ++it) {
+    struct stat st {};
+    if (::fstat(it->second.fd.get(), &st) != 0 || !fingerprint_matches(it->second.fd.get(), f.fp)) {
+      continue;
+    }
+    spdlog::info("file source: {} is the copy of truncated {}; reading it on from offset {}", it->second.path, f.path,
+                 f.read_pos);
+    rot_copy.inc();
+    f.fd = std::move(it->second.fd);
+    f.dev = st.st_dev;
+    f.ino = st.st_ino;
+    f.truncated = false;
+    f.live = true;  // the next scan tells whether it is still matched
+    f.at_eof = false;
+    f.current_path = it->second.path;
+    f.size = static_cast<std::uint64_t>(st.st_size);
+    copy_candidates.erase(it);
+    return;
+  }
 }
 
 bool FileTailer::Impl::poll_file(TrackedFile& f, Clock::time_point now, bool verify) {
@@ -300,8 +328,10 @@ bool FileTailer::Impl::poll_file(TrackedFile& f, Clock::time_point now, bool ver
   struct stat st {};
   if (::fstat(f.fd.get(), &st) != 0) return false;
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if ((size < f.read_pos || size < f.size || verify) &&
-      (size < f.read_pos || !fingerprint_matches(f.fd.get(), f.fp))) {
+  // Shrunk since the last look, or other first bytes: truncated. (Not "smaller than the read offset": the copy
+  // of a copytruncated file may end before what was read from the original.)
+  const bool shrunk = size < f.size;
+  if ((shrunk || verify) && (shrunk || !fingerprint_matches(f.fd.get(), f.fp))) {
     truncated(f, now);
     return false;
   }
