@@ -428,7 +428,14 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
         return false;
       }
       const auto& result = message.contains("result") ? message["result"] : message;
-      if (result.value("created", false)) created = true;
+      if (result.value("created", false)) {
+        created = true;
+        // Watching "from now": the store's revision at creation is where a resume must start after.
+        if (start_revision <= 0) {
+          const auto revision = etcd_json::int64_field(result.value("header", nlohmann::json::object()), "revision");
+          end.next_revision = std::max(end.next_revision, revision + 1);
+        }
+      }
       if (result.value("canceled", false)) {
         end.compact_revision = etcd_json::int64_field(result, "compact_revision");
         outcome = end.compact_revision > 0 ? WatchEnd::Reason::compacted : WatchEnd::Reason::error;
