@@ -234,6 +234,8 @@ EtcdClientConfig read_etcd_client_config(config::ConfigReader& reader) {
   c.request_timeout = reader.duration("request_timeout", c.request_timeout);
   if (c.dial_timeout.count() <= 0) reader.error("dial_timeout", "expected a duration above zero");
   if (c.request_timeout.count() <= 0) reader.error("request_timeout", "expected a duration above zero");
+  c.watch_idle_timeout = reader.duration("watch_idle_timeout", c.watch_idle_timeout);
+  if (c.watch_idle_timeout < std::chrono::seconds(1)) reader.error("watch_idle_timeout", "expected at least 1s");
   c.username = reader.string("username", "");
   c.password = reader.string("password", "");
   if (c.username.empty() && !c.password.empty()) reader.error("username", "a password is set but no username");
@@ -378,6 +380,7 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
   nlohmann::json create = {{"key", etcd_json::base64_encode(range_key(prefix))},
                            {"range_end", etcd_json::base64_encode(etcd_json::prefix_range_end(prefix))}};
   if (start_revision > 0) create["start_revision"] = std::to_string(start_revision);
+  create["progress_notify"] = true;
   const std::string body = nlohmann::json{{"create_request", create}}.dump();
 
   WatchEnd end;
@@ -396,9 +399,10 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
       if (!e.unreachable()) return end;
       continue;
     }
-    // No read timeout worth the name: a watch waits as long as nothing changes. Cancellation shuts
-    // the socket down from a helper thread, which wakes the blocked read.
-    auto client = make_client(ep, config_, std::chrono::hours(24 * 365));
+    // A watch waits as long as nothing changes; progress notifications keep a healthy one from
+    // reaching the idle timeout. Cancellation shuts the socket down from a helper thread, which
+    // wakes the blocked read.
+    auto client = make_client(ep, config_, config_.watch_idle_timeout);
     client->set_socket_options([](int sock) { enable_keepalive(sock); });
     bool created = false, stopped = false, finished = false;
     std::optional<WatchEnd::Reason> outcome;
@@ -424,7 +428,14 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
         return false;
       }
       const auto& result = message.contains("result") ? message["result"] : message;
-      if (result.value("created", false)) created = true;
+      if (result.value("created", false)) {
+        created = true;
+        // Watching "from now": the store's revision at creation is where a resume must start after.
+        if (start_revision <= 0) {
+          const auto revision = etcd_json::int64_field(result.value("header", nlohmann::json::object()), "revision");
+          end.next_revision = std::max(end.next_revision, revision + 1);
+        }
+      }
       if (result.value("canceled", false)) {
         end.compact_revision = etcd_json::int64_field(result, "compact_revision");
         outcome = end.compact_revision > 0 ? WatchEnd::Reason::compacted : WatchEnd::Reason::error;
@@ -436,7 +447,15 @@ EtcdClient::WatchEnd EtcdClient::watch_prefix(std::string_view prefix, std::int6
         return false;
       }
       const auto events = result.find("events");
-      if (events == result.end() || !events->is_array()) return true;
+      if (events == result.end() || !events->is_array() || events->empty()) {
+        // A progress notification: every event up to the header's revision has been sent, so a
+        // later resume can start past it (and is less likely to find it compacted).
+        if (created && !result.value("created", false)) {
+          const auto revision = etcd_json::int64_field(result.value("header", nlohmann::json::object()), "revision");
+          if (revision > 0) end.next_revision = std::max(end.next_revision, revision + 1);
+        }
+        return true;
+      }
       for (std::size_t k = 0; k < events->size(); ++k) {
         const auto& e = (*events)[k];
         WatchEvent event;

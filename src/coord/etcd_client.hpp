@@ -26,10 +26,14 @@ struct EtcdClientConfig {
   std::vector<std::string> endpoints;
   std::chrono::milliseconds dial_timeout{2000}, request_timeout{5000};
   std::string username, password;  // empty username: etcd without authentication
+  // A watch asks etcd for progress notifications (every 10 min by default, etcd's
+  // --experimental-watch-progress-notify-interval); one that hears nothing at all for this long is
+  // taken as dead (a hung server or a dropped link that TCP keepalive cannot see through a proxy).
+  std::chrono::milliseconds watch_idle_timeout{std::chrono::minutes(15)};
 };
 
 // Reads `endpoints` (a YAML list, or one comma-separated string such as ${SLUICE_ETCD_ENDPOINTS}),
-// `dial_timeout`, `request_timeout`, `username` and `password` from a mapping. Does not call finish():
+// `dial_timeout`, `request_timeout`, `watch_idle_timeout`, `username` and `password` from a mapping. Does not call finish():
 // the caller reads its own keys from the same mapping first.
 EtcdClientConfig read_etcd_client_config(config::ConfigReader& reader);
 

@@ -205,6 +205,40 @@ TEST(EtcdClient, FailsOverToTheEndpointThatAnswers) {
   EXPECT_EQ(metrics.counter_value("etcd_requests_total", {{"result", "unreachable"}}), 2u);
 }
 
+TEST(EtcdClient, QuietWatchKeptByProgressNotificationsHungServerDetected) {
+  testing::EtcdServer server({"--experimental-watch-progress-notify-interval=200ms"});
+  MetricsRegistry metrics;
+  auto config = config_for({server.endpoint()});
+  config.watch_idle_timeout = 1s;
+  EtcdClient client(config, metrics);
+  client.put("/elsewhere", "1");  // revision 2
+  std::atomic<bool> cancel{false}, ended{false};
+  std::atomic<int> events{0};
+  EtcdClient::WatchEnd end;
+  std::thread watcher([&] {
+    end = client.watch_prefix("/quiet/", 3, [&](const EtcdClient::WatchEvent&) { ++events; return true; }, cancel);
+    ended = true;
+  });
+  // Three idle timeouts without an event on /quiet/: etcd's progress notifications keep the watch up.
+  const auto quiet_until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < quiet_until) {
+    ASSERT_FALSE(ended.load()) << end.error;
+    std::this_thread::sleep_for(100ms);
+  }
+  client.put("/quiet/a", "x");  // revision 3
+  EXPECT_TRUE(eventually([&] { return events.load() == 1; }, 5s));
+  // A hung server keeps its sockets open and says nothing: the watch ends after the idle timeout.
+  server.freeze();
+  const auto frozen_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return ended.load(); }, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - frozen_at, 3s);
+  watcher.join();
+  server.thaw();
+  EXPECT_EQ(end.reason, EtcdClient::WatchEnd::Reason::error);
+  EXPECT_EQ(end.next_revision, 4);
+  EXPECT_EQ(client.get("/quiet/a")->value, "x");  // the thawed server answers again
+}
+
 TEST(EtcdClient, AuthenticatesWithUserAndPassword) {
   testing::EtcdServer server;
   server.ctl({"user", "add", "root", "--new-user-password=s3cret"});

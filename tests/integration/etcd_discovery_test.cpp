@@ -179,6 +179,29 @@ TEST(EtcdDiscovery, OutageKeepsTheListAndChangesMadeMeanwhileApply) {
   for (const auto& call : recorder.calls()) EXPECT_FALSE(call.empty());
 }
 
+TEST(EtcdDiscovery, HungEtcdIsUnreachableAndTheListKept) {
+  testing::EtcdServer server({"--experimental-watch-progress-notify-interval=200ms"});
+  server.ctl({"put", "/sluice/logs/web-1/a", source("/var/log/a.log", "t")});
+  MetricsRegistry metrics;
+  Recorder recorder;
+  auto config = config_for(server);
+  config.client.request_timeout = 1s;
+  config.client.watch_idle_timeout = 1s;
+  EtcdDiscovery discovery(config, metrics, std::ref(recorder));
+  discovery.start();
+  ASSERT_TRUE(eventually([&] { return recorder.latest_is({"a t /var/log/a.log"}); }, 10s)) << recorder.latest();
+  server.freeze();
+  EXPECT_TRUE(eventually([&] { return discovery.status()["state"] == "unreachable"; }, 10s));
+  EXPECT_EQ(discovery.status()["sources"], nlohmann::json::array({"a"}));
+  server.thaw();
+  EXPECT_TRUE(eventually([&] { return discovery.status()["state"] == "connected"; }, 10s));
+  server.ctl({"put", "/sluice/logs/web-1/b", source("/var/log/b.log", "t")});
+  EXPECT_TRUE(eventually([&] { return recorder.latest_is({"a t /var/log/a.log", "b t /var/log/b.log"}); }, 10s))
+      << recorder.latest();
+  EXPECT_EQ(metrics.counter_total("etcd_reconnects_total"), 1u);
+  EXPECT_EQ(recorder.calls().size(), 2u);
+}
+
 TEST(EtcdDiscovery, CompactedWatchRangesAgain) {
   testing::EtcdServer server;
   server.ctl({"put", "/sluice/logs/web-1/a", source("/var/log/a.log", "t")});

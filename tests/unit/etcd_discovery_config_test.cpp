@@ -73,7 +73,7 @@ TEST(EtcdDiscoveryConfig, ErrorsNameTheirKeys) {
                 "host: expected a host name without '/', got \"a/b\"",
                 "backoff_max: expected at least backoff_initial (5000 ms), got 1000 ms",
                 "port: unknown key (known keys here: backoff_initial, backoff_max, dial_timeout, endpoints, host, "
-                "password, prefix, request_timeout, username)"}));
+                "password, prefix, request_timeout, username, watch_idle_timeout)"}));
   EXPECT_EQ(errors_of("endpoints: a:1\ndial_timeout: soon\n"),
             (std::vector<std::string>{
                 "dial_timeout: expected a duration such as 500ms, 10s, 5m or 1h, got 'soon'"}));
