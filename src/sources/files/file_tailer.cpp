@@ -225,9 +225,11 @@ void FileTailer::Impl::drain_deliveries() {
 
 void FileTailer::Impl::rewind(TrackedFile& f, const char* why) {
   in_flight_bytes -= f.acks.clear();
-  spdlog::warn("file source: {}; reading {} again from offset {} (was at {}); the store drops the duplicates by "
-               "line identity",
-               why, f.path, f.acks.acked(), f.read_pos);
+  if (auto suppressed = log_limiter.allow(f.path)) {
+    spdlog::warn("file source: {}; reading {} again from offset {} (was at {}); the store drops the duplicates by "
+                 "line identity ({} more such rewinds of this file not logged)",
+                 why, f.path, f.acks.acked(), f.read_pos, *suppressed);
+  }
   f.read_pos = f.acks.acked();
   f.cut = CutterState{};
   f.refused.clear();

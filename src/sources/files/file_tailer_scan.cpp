@@ -369,7 +369,10 @@ bool FileTailer::Impl::read_file(TrackedFile& f, LineCutter::Flush flush) {
     if (in_flight_bytes >= config.max_in_flight_bytes) return false;
     ssize_t n = ::pread(f.fd.get(), buffer.data(), cap, static_cast<off_t>(f.read_pos));
     if (n < 0) {
-      spdlog::warn("file source: cannot read {}: {}", f.current_path, std::strerror(errno));
+      if (auto suppressed = log_limiter.allow("read " + f.current_path)) {
+        spdlog::warn("file source: cannot read {}: {} (retried; {} more not logged)", f.current_path,
+                     std::strerror(errno), *suppressed);
+      }
       return false;
     }
     const bool eof = static_cast<std::size_t>(n) < cap;
