@@ -346,6 +346,24 @@ TEST(FileTailer, BinaryJunkAndAGiantLineNeverHangOrGrowMemory) {
   EXPECT_GT(sum, bytes.size() * 9 / 10);
 }
 
+TEST(FileTailer, CheckpointsForgetFilesGoneAndFullyRead) {
+  TempDir dir("tailer");
+  Harness h(dir / "data");
+  auto cfg = h.config();
+  cfg.forget_after = 300ms;
+  append(dir / "a.log", lines_from(1, 10));
+  append(dir / "b.log", lines_from(11, 20));
+  h.start({source({dir.path() + "/*.log"})}, cfg);
+  ASSERT_TRUE(eventually([&] { return h.pub.lines().size() == 20; }, 10s));
+  auto ckpt = dir / "data/files/checkpoints.json";
+  ASSERT_TRUE(eventually([&] { return sluice::testing::read_file(ckpt).find("a.log") != std::string::npos; }, 5s));
+  std::filesystem::remove(dir / "a.log");
+  // Closed after rotated_grace, forgotten forget_after later; b.log, still there, stays.
+  ASSERT_TRUE(eventually([&] { return sluice::testing::read_file(ckpt).find("a.log") == std::string::npos; }, 10s));
+  EXPECT_NE(sluice::testing::read_file(ckpt).find("b.log"), std::string::npos);
+  EXPECT_EQ(h.tailer->status()["sources"][0]["files"].size(), 1u);
+}
+
 TEST(FileTailer, SetSourcesAddsAndRemovesLive) {
   TempDir dir("tailer");
   Harness h(dir / "data");

@@ -324,7 +324,8 @@ void FileTailer::Impl::load_checkpoints() {
     f.truncated = c.truncated;
     f.copy_deadline = now + config.copy_window;
     f.live = false;
-    f.last_seen_ms = c.last_seen_ms;
+    // forget_after counts from this start: while sluice was down, nothing could be seen.
+    f.last_seen_ms = std::max(c.last_seen_ms, wall_ms());
   }
   spdlog::info("file source: {} checkpoints loaded from {}", files.size(), store.file());
 }
