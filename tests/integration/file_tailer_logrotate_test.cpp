@@ -17,6 +17,8 @@ struct RotationCase {
   bool restarts;           // kill -9 the tailer (no clean stop) and restart it while rotating
 };
 
+void PrintTo(const RotationCase& c, std::ostream* os) { *os << c.name; }
+
 class LogrotateTest : public ::testing::TestWithParam<RotationCase> {};
 
 TEST_P(LogrotateTest, EveryLineArrivesExactlyOnce) {

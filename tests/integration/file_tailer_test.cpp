@@ -1,4 +1,5 @@
 // The file tailer on real files: identity, rotation, truncation, restarts, acknowledgements, line limits.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -44,6 +45,28 @@ TEST(FileTailer, ReadsLinesWithIdentityAndKeyAndResumesAfterACleanStop) {
   auto t = tally(h.pub.lines());
   expect_exactly_once(t, 1500, true);  // a clean stop: no line is read twice
   for (auto& l : h.pub.lines()) EXPECT_EQ(l.file_id, id);
+}
+
+TEST(FileTailer, ReadsAnAppendedLineWithinMilliseconds) {
+  TempDir dir("tailer");
+  auto log = dir / "app.log";
+  append(log, numbered(1));
+  Harness h(dir / "data");
+  h.start({source({log})});
+  ASSERT_TRUE(eventually([&] { return h.pub.lines().size() == 1; }, 10s));
+  std::vector<double> ms;
+  for (long n = 2; n <= 21; ++n) {
+    auto t0 = std::chrono::steady_clock::now();
+    append(log, numbered(n));
+    while (h.pub.lines().size() < static_cast<std::size_t>(n)) {
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, 10s) << "line " << n << " not read";
+      std::this_thread::yield();
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("append-to-publish latency: median %.2f ms, max %.2f ms\n", ms[ms.size() / 2], ms.back());
+  EXPECT_LT(ms[ms.size() / 2], 50.0);  // inotify-driven, not the 200 ms rescan
 }
 
 TEST(FileTailer, StartAtEndSkipsWhatIsThereButReadsFilesCreatedLater) {
@@ -254,7 +277,7 @@ TEST(FileTailer, InFlightBytesAreBoundedAndOutOfOrderAcksAreHeld) {
         return all_arrived(h.pub, 50000);
       },
       20s));
-  EXPECT_LE(peak, (64u << 10) + (4u << 20));  // the limit plus at most one read buffer
+  EXPECT_LE(peak, (64u << 10) + (8u << 10) + 512);  // the limit plus at most one chunk
   expect_exactly_once(tally(h.pub.lines()), 50000, true);
 }
 
@@ -321,6 +344,24 @@ TEST(FileTailer, BinaryJunkAndAGiantLineNeverHangOrGrowMemory) {
     sum += l.text.size();
   }
   EXPECT_GT(sum, bytes.size() * 9 / 10);
+}
+
+TEST(FileTailer, CheckpointsForgetFilesGoneAndFullyRead) {
+  TempDir dir("tailer");
+  Harness h(dir / "data");
+  auto cfg = h.config();
+  cfg.forget_after = 300ms;
+  append(dir / "a.log", lines_from(1, 10));
+  append(dir / "b.log", lines_from(11, 20));
+  h.start({source({dir.path() + "/*.log"})}, cfg);
+  ASSERT_TRUE(eventually([&] { return h.pub.lines().size() == 20; }, 10s));
+  auto ckpt = dir / "data/files/checkpoints.json";
+  ASSERT_TRUE(eventually([&] { return sluice::testing::read_file(ckpt).find("a.log") != std::string::npos; }, 5s));
+  std::filesystem::remove(dir / "a.log");
+  // Closed after rotated_grace, forgotten forget_after later; b.log, still there, stays.
+  ASSERT_TRUE(eventually([&] { return sluice::testing::read_file(ckpt).find("a.log") == std::string::npos; }, 10s));
+  EXPECT_NE(sluice::testing::read_file(ckpt).find("b.log"), std::string::npos);
+  EXPECT_EQ(h.tailer->status()["sources"][0]["files"].size(), 1u);
 }
 
 TEST(FileTailer, SetSourcesAddsAndRemovesLive) {

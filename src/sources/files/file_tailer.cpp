@@ -225,9 +225,11 @@ void FileTailer::Impl::drain_deliveries() {
 
 void FileTailer::Impl::rewind(TrackedFile& f, const char* why) {
   in_flight_bytes -= f.acks.clear();
-  spdlog::warn("file source: {}; reading {} again from offset {} (was at {}); the store drops the duplicates by "
-               "line identity",
-               why, f.path, f.acks.acked(), f.read_pos);
+  if (auto suppressed = log_limiter.allow(f.path)) {
+    spdlog::warn("file source: {}; reading {} again from offset {} (was at {}); the store drops the duplicates by "
+                 "line identity ({} more such rewinds of this file not logged)",
+                 why, f.path, f.acks.acked(), f.read_pos, *suppressed);
+  }
   f.read_pos = f.acks.acked();
   f.cut = CutterState{};
   f.refused.clear();
@@ -322,7 +324,8 @@ void FileTailer::Impl::load_checkpoints() {
     f.truncated = c.truncated;
     f.copy_deadline = now + config.copy_window;
     f.live = false;
-    f.last_seen_ms = c.last_seen_ms;
+    // forget_after counts from this start: while sluice was down, nothing could be seen.
+    f.last_seen_ms = std::max(c.last_seen_ms, wall_ms());
   }
   spdlog::info("file source: {} checkpoints loaded from {}", files.size(), store.file());
 }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/log_limiter.hpp"
 #include "core/log_record.hpp"
 #include "core/metrics.hpp"
 #include "sources/files/ack_window.hpp"
@@ -146,6 +147,7 @@ struct FileTailer::Impl {
   Clock::time_point stop_deadline{};
   std::thread thread;
   bool started = false;
+  LogLimiter log_limiter;
 
   Counter &lines_read, &bytes_read, &lines_split, &lines_truncated, &lines_invalid, &rot_rename, &rot_truncate,
       &rot_copy, &ckpt_writes, &ckpt_failures, &publish_refused, &rewinds, &lines_lost;

@@ -46,8 +46,18 @@ class ChunkSink final : public LineSink {
  public:
   ChunkSink(FileTailer::Impl& d, TrackedFile& f) : d_(d), f_(f) {}
   bool line(const CutLine& l) override {
-    if (lines_ > 0 && d_.writer.size() + l.text.size() + 24 > d_.config.max_chunk_bytes && !finish()) return false;
-    if (lines_ == 0) d_.writer.begin(d_.config.host, f_.path, f_.file_id);
+    if (lines_ > 0 && d_.writer.size() + l.text.size() + 24 > d_.config.max_chunk_bytes && !finish()) {
+      stopped = true;
+      return false;
+    }
+    if (lines_ == 0) {
+      // Beyond max_in_flight_bytes no new chunk is started: reading resumes as acknowledgements come.
+      if (d_.in_flight_bytes >= d_.config.max_in_flight_bytes) {
+        stopped = true;
+        return false;
+      }
+      d_.writer.begin(d_.config.host, f_.path, f_.file_id);
+    }
     d_.writer.add(l.offset, l.text, l.flags);
     ++lines_;
     end_ = l.end;
@@ -63,6 +73,7 @@ class ChunkSink final : public LineSink {
     f_.refused_end = end_;
     return false;
   }
+  bool stopped = false;  // backpressure stopped the cutter before the end of the data
 
  private:
   FileTailer::Impl& d_;
@@ -358,7 +369,10 @@ bool FileTailer::Impl::read_file(TrackedFile& f, LineCutter::Flush flush) {
     if (in_flight_bytes >= config.max_in_flight_bytes) return false;
     ssize_t n = ::pread(f.fd.get(), buffer.data(), cap, static_cast<off_t>(f.read_pos));
     if (n < 0) {
-      spdlog::warn("file source: cannot read {}: {}", f.current_path, std::strerror(errno));
+      if (auto suppressed = log_limiter.allow("read " + f.current_path)) {
+        spdlog::warn("file source: cannot read {}: {} (retried; {} more not logged)", f.current_path,
+                     std::strerror(errno), *suppressed);
+      }
       return false;
     }
     const bool eof = static_cast<std::size_t>(n) < cap;
@@ -372,8 +386,8 @@ bool FileTailer::Impl::read_file(TrackedFile& f, LineCutter::Flush flush) {
     f.read_pos += used;
     bytes_read.inc(used);
     if (!f.refused.empty()) return false;
-    f.at_eof = eof;
-    if (eof || used == 0) return false;
+    f.at_eof = eof && !sink.stopped;
+    if (eof || used == 0 || sink.stopped) return false;
     budget -= std::min(budget, used);
     if (budget == 0) return true;
   }
