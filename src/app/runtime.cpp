@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "admin/admin_server.hpp"
+#include "app/log_pipeline.hpp"
 #include "admin/flow_tail.hpp"
 #include "bus/kafka_bus.hpp"
 #include "bus/memory_bus.hpp"
@@ -16,6 +17,9 @@
 #include "pipeline/metric_batch_builder.hpp"
 #include "pipeline/template_store.hpp"
 #include "sinks/chdb_store.hpp"
+#include "sinks/dead_letters.hpp"
+#include "sinks/elasticsearch_sink.hpp"
+#include "sinks/logs_table.hpp"
 #include "sinks/clickhouse_http_store.hpp"
 #include "app/flow_schema_config.hpp"
 #include "sinks/flow_tables.hpp"
@@ -31,6 +35,9 @@ namespace sluice::app {
 struct Runtime::Parts {
   std::unique_ptr<admin::FlowTail> tail;
   std::unique_ptr<admin::AdminServer> admin;
+  // Before the producers: a Kafka producer reports the deliveries it still holds when destroyed, and
+  // the log inlet must outlive those reports.
+  std::unique_ptr<LogInlet> log_inlet;
   std::unique_ptr<bus::MemoryBus> memory_bus;
   std::unique_ptr<bus::KafkaProducer> kafka_producer;
   bus::Producer* producer = nullptr;
@@ -52,6 +59,10 @@ struct Runtime::Parts {
   std::vector<std::thread> consumer_threads;
   std::unique_ptr<pipeline::MetricDecoding> metric_decoding;
   std::unique_ptr<sinks::MetricRouter> metric_router;
+  std::unique_ptr<LogOutlet> log_outlet;
+  std::unique_ptr<sinks::DeadLetters> dead_letters;
+  std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
+  std::unique_ptr<pipeline::BatchSink> log_sink;
   std::atomic<bool> started{false};
 };
 
@@ -168,6 +179,7 @@ void Runtime::start_outlet() {
         *parts_->sink, metrics_));
   }
   if (out.metrics) start_metrics(policy);
+  if (out.logs) start_logs(policy);
   for (std::size_t i = 0; i < parts_->consumers.size(); ++i) {
     parts_->consumer_threads.emplace_back([this, i] { parts_->consumers[i]->run(*parts_->jobs[i]); });
   }
@@ -206,6 +218,45 @@ void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
       jc, *parts_->consumers.back(),
       [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::MetricBatchBuilder>(*decoding); },
       *parts_->metric_router, metrics_));
+}
+
+void Runtime::start_logs(const pipeline::BatchSinkPolicy& policy) {
+  const auto& logs = *config_.outlet->logs;
+  if (!config_.bus.kafka && logs.store && logs.elasticsearch) {
+    throw std::runtime_error(
+        "outlet.logs: the memory bus feeds one log destination; set outlet.logs.store: false to index into "
+        "Elasticsearch only, or use bus.kafka, where each destination consumes the logs topic on its own");
+  }
+  parts_->log_outlet = std::make_unique<LogOutlet>(logs, metrics_);
+  const std::string topic = config_.topic_for(SourceKind::log);
+  const auto add_job = [&](const std::string& name, const std::string& group_suffix,
+                           pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
+    if (config_.bus.kafka) {
+      // Its own group per destination: each acknowledges only what it stored.
+      auto kc = kafka_config(*config_.bus.kafka);
+      kc.consumer_group += group_suffix;
+      parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_));
+    } else {
+      parts_->consumers.push_back(parts_->memory_bus->make_consumer(0, 1, {topic}));
+    }
+    parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(job_config(name), *parts_->consumers.back(),
+                                                                   std::move(builders), target, metrics_));
+  };
+  if (logs.store) {
+    sinks::ensure_logs_table(*parts_->store, logs.table, logs.ttl);
+    parts_->log_sink = std::make_unique<pipeline::BatchSink>("logs", *parts_->store, policy, metrics_);
+    add_job("logs", "-logs", parts_->log_outlet->table_builders(parts_->store->dialect()), *parts_->log_sink);
+  }
+  if (logs.elasticsearch) {
+    const auto& es = *logs.elasticsearch;
+    parts_->dead_letters = std::make_unique<sinks::DeadLetters>(
+        es.dead_letter_dir.empty() ? config_.outlet->dead_letter_dir + "/elasticsearch" : es.dead_letter_dir, metrics_,
+        es.dead_letter_max_bytes);
+    parts_->elasticsearch =
+        std::make_unique<sinks::ElasticsearchSink>(*logs.elasticsearch, *parts_->dead_letters, metrics_);
+    add_job("logs-elasticsearch", "-logs-elasticsearch", parts_->log_outlet->elasticsearch_builders(),
+            *parts_->elasticsearch);
+  }
 }
 
 void Runtime::start_inlet() {
@@ -260,6 +311,11 @@ void Runtime::start_inlet() {
     parts_->graphite = std::make_unique<GraphiteReceiver>(tcp(*g, SourceKind::graphite), *parts_->producer, metrics_);
     parts_->graphite->start();
   }
+  if (const auto& f = config_.inlet.files) {
+    parts_->log_inlet = std::make_unique<LogInlet>(*f, config_.data_dir, config_.topic_for(SourceKind::log),
+                                                   *parts_->producer, metrics_);
+    parts_->log_inlet->start();
+  }
 }
 
 void Runtime::start() {
@@ -276,6 +332,9 @@ void Runtime::start() {
     std::vector<std::string> topics{config_.topic_for(SourceKind::netflow)};
     if (config_.inlet.falcon || config_.inlet.graphite || (config_.outlet && config_.outlet->metrics)) {
       topics.push_back(config_.topic_for(SourceKind::falcon));
+    }
+    if (config_.inlet.files || (config_.outlet && config_.outlet->logs)) {
+      topics.push_back(config_.topic_for(SourceKind::log));
     }
     bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
   } else {
@@ -317,6 +376,8 @@ bool Runtime::stop() {
   if (parts_->falcon_rpc) parts_->falcon_rpc->stop();
   if (parts_->falcon_socket) parts_->falcon_socket->stop();
   if (parts_->graphite) parts_->graphite->stop();
+  // While the consumers still run: on the memory bus, a log chunk is delivered when they commit it.
+  if (parts_->log_inlet) parts_->log_inlet->stop(deadline);
   if (parts_->kafka_producer) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (auto undelivered = parts_->kafka_producer->flush(std::max(left, std::chrono::milliseconds(0)))) {
@@ -334,6 +395,12 @@ bool Runtime::stop() {
     clean = clean && before == 0;
   }
   if (parts_->metric_router) parts_->metric_router->stop(deadline);
+  if (parts_->log_sink) {
+    const auto before = parts_->log_sink->pending();
+    parts_->log_sink->stop(deadline);
+    clean = clean && before == 0;
+  }
+  if (parts_->elasticsearch) parts_->elasticsearch->stop(deadline);
   if (parts_->metadata) parts_->metadata->stop();  // after the decoders: saves the name cache
   if (parts_->admin) parts_->admin->stop();
   spdlog::info("shutdown complete{}", clean ? "" : " (some data stays on the bus for the next start)");
@@ -350,12 +417,15 @@ nlohmann::json Runtime::status() const {
   if (parts_->falcon_rpc) sources.push_back(parts_->falcon_rpc->status());
   if (parts_->falcon_socket) sources.push_back(parts_->falcon_socket->status());
   if (parts_->graphite) sources.push_back(parts_->graphite->status());
+  if (parts_->log_inlet) sources.push_back(parts_->log_inlet->status());
   j["sources"] = std::move(sources);
   nlohmann::json jobs = nlohmann::json::array();
   for (const auto& job : parts_->jobs) jobs.push_back(job->status());
   j["jobs"] = std::move(jobs);
   nlohmann::json sinks = nlohmann::json::array();
   if (parts_->sink) sinks.push_back(parts_->sink->status());
+  if (parts_->log_sink) sinks.push_back(parts_->log_sink->status());
+  if (parts_->elasticsearch) sinks.push_back(parts_->elasticsearch->status());
   j["sinks"] = std::move(sinks);
   if (parts_->metric_router) j["destinations"] = parts_->metric_router->status();
   if (parts_->metadata) j["metadata"] = parts_->metadata->status();

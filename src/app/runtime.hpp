@@ -40,6 +40,7 @@ class Runtime {
   void start_store();
   void start_outlet();
   void start_metrics(const pipeline::BatchSinkPolicy& policy);
+  void start_logs(const pipeline::BatchSinkPolicy& policy);
   pipeline::ConsumerJobConfig job_config(const std::string& name) const;
   void start_inlet();
 

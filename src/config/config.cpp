@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "config/reader.hpp"
+#include "core/metrics.hpp"
+#include "transforms/rules/rules.hpp"
 
 namespace sluice::config {
 namespace {
@@ -145,6 +147,91 @@ FlowTableConfig read_flow_table(ConfigReader r) {
   return t;
 }
 
+std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
+  if (!parent.has("files")) {
+    parent.child("files");
+    return std::nullopt;
+  }
+  auto r = parent.child("files");
+  FilesInletConfig f;
+  f.host = r.string("host", "");
+  // `paths`: a comma-separated list of globs (SLUICE_LOG_PATHS), one source with default options.
+  if (r.is_scalar("paths")) {
+    const auto text = r.string("paths", "");
+    sources::FileSourceConfig s;
+    s.name = "paths";
+    std::size_t at = 0;
+    while (at <= text.size()) {
+      auto comma = text.find(',', at);
+      if (comma == std::string::npos) comma = text.size();
+      auto glob = text.substr(at, comma - at);
+      while (!glob.empty() && glob.front() == ' ') glob.erase(0, 1);
+      while (!glob.empty() && glob.back() == ' ') glob.pop_back();
+      if (!glob.empty()) {
+        if (glob.front() != '/') r.error("paths", "expected absolute glob patterns, got \"" + glob + "\"");
+        s.include.push_back(glob);
+      }
+      at = comma + 1;
+    }
+    if (!s.include.empty()) f.sources.push_back(std::move(s));
+  } else if (r.has("paths")) {
+    r.error("paths", "expected a comma-separated list of glob patterns (use `sources:` for a list of sources)");
+  }
+  auto list = r.list("sources");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto name = list[i].string("name", "source-" + std::to_string(i));
+    f.sources.push_back(sources::read_file_source(list[i], name));
+  }
+  if (r.has("etcd")) {
+    auto e = r.child("etcd");
+    // An empty endpoint string (SLUICE_ETCD_ENDPOINTS unset) turns discovery off; the other keys may stay.
+    const bool off = e.is_scalar("endpoints") &&
+                     e.string("endpoints", "").find_first_not_of(" \t,") == std::string::npos;
+    if (off) {
+      for (const auto& key : e.keys()) {
+        if (e.is_scalar(key)) static_cast<void>(e.string(key, ""));
+        else e.child(key);
+      }
+      e.finish();
+    } else {
+      f.etcd = sources::read_etcd_discovery_config(e);
+    }
+  }
+  if (f.sources.empty() && !f.etcd) {
+    r.error("paths", "no file to collect: set paths (SLUICE_LOG_PATHS, comma-separated globs), sources, or "
+                     "etcd.endpoints (SLUICE_ETCD_ENDPOINTS)");
+  }
+  f.rescan_interval = r.duration("rescan_interval", f.rescan_interval);
+  f.checkpoint_interval = r.duration("checkpoint_interval", f.checkpoint_interval);
+  f.max_chunk_bytes = r.size("max_chunk_bytes", f.max_chunk_bytes);
+  if (f.max_chunk_bytes < 4096 || f.max_chunk_bytes > (16ull << 20)) {
+    r.error("max_chunk_bytes", "expected a size between 4KiB and 16MiB");
+  }
+  f.max_in_flight_bytes = r.size("max_in_flight_bytes", f.max_in_flight_bytes);
+  r.finish();
+  return f;
+}
+
+LogsOutletConfig read_logs(ConfigReader r) {
+  LogsOutletConfig l;
+  l.store = r.boolean("store", l.store);
+  l.table = r.string("table", l.table);
+  l.ttl = read_ttl(r, "ttl", "");
+  if (r.has("rules")) {
+    // Checked here, so that `sluice check` reports rule errors with their key paths.
+    MetricsRegistry scratch;
+    static_cast<void>(transforms::rules::RuleSet::read(r, scratch, "rules"));
+    l.rules = YAML::Clone(YAML::Node(r.node()["rules"]));
+  }
+  if (r.has("elasticsearch")) {
+    auto e = r.child("elasticsearch");
+    l.elasticsearch = sinks::read_elasticsearch_config(e);
+  }
+  if (!l.store && !l.elasticsearch) r.error("store", "logs go nowhere: keep store: true or configure elasticsearch");
+  r.finish();
+  return l;
+}
+
 OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
   OutletConfig o;
   o.workers = static_cast<int>(r.integer("workers", o.workers, 1, 64));
@@ -206,6 +293,8 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
     auto m = r.child("metrics");
     o.metrics = sinks::parse_metric_router_config(m);
   }
+  if (r.has("logs")) o.logs = read_logs(r.child("logs"));
+  else r.child("logs");
   r.finish();
   return o;
 }
@@ -252,6 +341,7 @@ Config parse_config(const std::string& yaml_text) {
     c.inlet.sflow = read_udp(in, "sflow");
     c.inlet.falcon = read_falcon(in);
     c.inlet.graphite = read_tcp_metric(in, "graphite", "max_line", 8 * 1024);
+    c.inlet.files = read_files(in);
     in.finish();
   }
   {

@@ -8,8 +8,13 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "core/envelope.hpp"
+#include "sinks/elasticsearch_config.hpp"
 #include "sinks/metric_router_config.hpp"
+#include "sources/files/etcd_discovery.hpp"
+#include "sources/files/file_source_config.hpp"
 #include "transforms/enrich_config.hpp"
 #include "transforms/metadata/config.hpp"
 
@@ -46,12 +51,24 @@ struct FalconInletConfig {
   std::optional<TcpMetricListener> socket;
 };
 
+// The log file source: static sources, and sources listed in etcd for this host.
+struct FilesInletConfig {
+  std::string host;  // empty: the machine's host name
+  std::vector<sources::FileSourceConfig> sources;
+  std::optional<sources::EtcdDiscoveryConfig> etcd;
+  milliseconds rescan_interval{2000};
+  milliseconds checkpoint_interval{1000};
+  std::uint64_t max_chunk_bytes = 1ull << 20;
+  std::uint64_t max_in_flight_bytes = 64ull << 20;
+};
+
 struct InletConfig {
   std::optional<UdpListener> netflow;
   std::optional<UdpListener> sflow;
   std::optional<FalconInletConfig> falcon;
   std::optional<TcpMetricListener> graphite;
-  bool empty() const { return !netflow && !sflow && !falcon && !graphite; }
+  std::optional<FilesInletConfig> files;
+  bool empty() const { return !netflow && !sflow && !falcon && !graphite && !files; }
 };
 
 struct MemoryBusConfig {
@@ -139,6 +156,15 @@ struct FlowsConfig {
   transforms::EnrichConfig enrich;
 };
 
+// The log pipeline of the outlet: rules, then the store's `logs` table and/or Elasticsearch.
+struct LogsOutletConfig {
+  bool store = true;  // write to the store's table
+  std::string table = "logs";
+  std::string ttl;    // "<n> <UNIT>"; empty keeps lines forever
+  YAML::Node rules;   // checked when the config is read; built again with the process's metrics
+  std::optional<sinks::ElasticsearchConfig> elasticsearch;
+};
+
 struct OutletConfig {
   int workers = 1;
   BatchConfig batch;
@@ -149,6 +175,7 @@ struct OutletConfig {
   std::string dead_letter_dir;
   FlowsConfig flows;
   std::optional<sinks::MetricRouterConfig> metrics;  // set: the outlet routes the metrics topic
+  std::optional<LogsOutletConfig> logs;              // set: the outlet consumes the logs topic
 };
 
 struct Config {

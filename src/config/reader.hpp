@@ -71,6 +71,8 @@ class ConfigReader {
   // Throws ConfigError if anything was reported anywhere in the tree.
   void check() const;
   const std::string& path() const { return path_; }
+  // The mapping itself, for sections that a component reads again later with its own reader.
+  const YAML::Node& node() const { return node_; }
   std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
  private:
