@@ -309,6 +309,8 @@ std::string Config::topic_for(SourceKind kind) const {
     // One topic for both, so one outlet job routes every metric; the envelope kind tells them apart.
     case SourceKind::falcon:
     case SourceKind::graphite: return prefix + "metrics";
+    case SourceKind::log: return prefix + "logs";
+    case SourceKind::span: return prefix + "spans";
     default: return prefix + to_string(kind);
   }
 }

@@ -121,6 +121,7 @@ class Rotator {
 std::string agent_config(const TempDir& dir, const std::string& bus) {
   return "data_dir: " + (dir / "data") + "\n" +
          "shutdown_timeout: 20s\n"
+         "admin: {listen: '${SLUICE_ADMIN_LISTEN}'}\n"
          "inlet:\n"
          "  files:\n"
          "    host: test-host\n"
