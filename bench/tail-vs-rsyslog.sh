@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The same growing log file tailed into the same Kafka cluster (librdkafka's mock, as a process) by
-# sluice and by rsyslog (imfile in inotify mode + omkafka), one after the other in one run. Both produce
-# with acks=all and idempotence. The writer appends SIZE_MB of 200-byte lines as fast as the disk takes
-# them (both compress with lz4); each tailer's time runs from the first append until Kafka acknowledged the last line:
+# The same log file tailed into the same Kafka cluster (librdkafka's mock, as a process) by sluice and by
+# rsyslog (imfile in inotify mode + omkafka), one after the other in one run, both with acks=all,
+# idempotence and lz4. Two phases, each tailer on its own file and topic:
+#   growing: the tailer runs, then a writer appends SIZE_MB of 200-byte lines as fast as the disk takes
+#            them; the time runs from the first append (on this machine the writer alone needs about
+#            2 s a GB, which bounds this phase);
+#   backlog: the file is written first, then the tailer starts; the time runs from its start.
+# Each phase ends when Kafka has acknowledged the last line:
 #   sluice:  its checkpointed offset (what Kafka acknowledged, end to end) reaches the file's size;
 #   rsyslog: the end offsets of its topic sum to the number of lines.
 # A tailer that stops moving for 10 s before that has lost lines; the script says how many.
@@ -53,50 +57,17 @@ PY
 bytes=$(stat -c %s "$tmp/input.log")
 echo "input: $lines lines of $LINE_BYTES bytes ($bytes bytes)"
 
-coproc MOCKP { exec "$MOCK" --brokers 1 --topic sluice-logs:4 --topic rsyslog-logs:4; }
+coproc MOCKP { exec "$MOCK" --brokers 1 --topic growing-logs:4 --topic backlog-logs:4 --topic rsyslog-growing:4 --topic rsyslog-backlog:4; }
 pids+=("$MOCKP_PID")
 read -r -u "${MOCKP[0]}" word bootstrap
 [[ "$word" == BOOTSTRAP ]] || { echo "mock cluster did not start" >&2; exit 1; }
 
 append() { dd if="$tmp/input.log" of="$1" bs=4M oflag=append conv=notrunc status=none; }
 
-# --- sluice -------------------------------------------------------------------------------------------
-admin=$(free_port)
-mkdir -p "$tmp/sluice/logs"
-cat > "$tmp/sluice.yaml" <<YAML
-data_dir: $tmp/sluice/data
-admin: {listen: 127.0.0.1:$admin}
-inlet:
-  files:
-    host: bench
-    sources:
-      - name: bench
-        include: [$tmp/sluice/logs/app.log]
-bus:
-  kafka:
-    brokers: $bootstrap
-    partitions: 4
-    producer_queue_bytes: 512MiB
-    producer_properties: {compression.type: lz4}
-YAML
-: > "$tmp/sluice/logs/app.log"
-"$SLUICE" inlet -c "$tmp/sluice.yaml" > "$tmp/sluice.log" 2>&1 &
-spid=$!; pids+=("$spid")
-for _ in $(seq 100); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.1; done
-acked_bytes() {  # the checkpointable offsets of every tailed file, from /api/v0/status
-  curl -sf "127.0.0.1:$admin/api/v0/status" | python3 -c '
-import json, sys
-def walk(x):
-    if isinstance(x, dict):
-        return x.get("acked_offset", 0) + sum(walk(v) for k, v in x.items() if k != "acked_offset")
-    if isinstance(x, list):
-        return sum(walk(v) for v in x)
-    return 0
-print(walk(json.load(sys.stdin)))' 2>/dev/null || echo 0
-}
-wait_until() {  # $1: a function printing progress, $2: target; prints "seconds reached"
+wait_until() {  # $1: a command printing progress, $2: target, $3: start time, $4: pid; prints "seconds reached"
   local t0=$3 prev=-1 stable=0 got
   while :; do
+    kill -0 "$4" 2>/dev/null || { echo "the tailer (pid $4) exited; see $tmp (KEEP=1 keeps it)" >&2; break; }
     got=$($1)
     (( got >= $2 )) && break
     if (( got == prev )); then stable=$((stable + 1)); else stable=0; fi
@@ -106,50 +77,85 @@ wait_until() {  # $1: a function printing progress, $2: target; prints "seconds 
   done
   echo "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }') $got"
 }
-c0=$(cpu_s "$spid"); t0=$(now)
-append "$tmp/sluice/logs/app.log"
-read -r s_secs s_got < <(wait_until acked_bytes "$bytes" "$t0")
-s_cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
-kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
-# --- rsyslog ------------------------------------------------------------------------------------------
-mkdir -p "$tmp/rsyslog/work" "$tmp/rsyslog/logs"
-: > "$tmp/rsyslog/logs/app.log"
-cat > "$tmp/rsyslog.conf" <<CONF
-global(workDirectory="$tmp/rsyslog/work" maxMessageSize="64k")
+report() {  # name secs got target unit cpu mock_cpu
+  awk -v n="$1" -v s="$2" -v g="$3" -v t="$4" -v u="$5" -v c="$6" -v m="$7" -v b="$bytes" -v l="$lines" 'BEGIN {
+    lost = (g >= t) ? "zero loss" : sprintf("INCOMPLETE: %d of %d %s", g, t, u)
+    gb = b / 1073741824
+    printf "  %-8s %8.1f MB/s %10.0f lines/s  %6.2f CPU s/GB (mock Kafka %.2f)  %s\n", n, b / 1048576 / s, l / s, c / gb, m / gb, lost }'
+}
+
+# sluice inlet on its own directory and topic <phase>-logs; sets s_secs s_got s_cpu s_mock.
+run_sluice() {
+  local phase=$1 dir="$tmp/sluice-$1" admin spid c0 m0 t0
+  admin=$(free_port)
+  mkdir -p "$dir/logs"
+  cat > "$dir/sluice.yaml" <<YAML
+data_dir: $dir/data
+admin: {listen: 127.0.0.1:$admin}
+inlet:
+  files:
+    host: bench
+    sources:
+      - name: bench
+        include: [$dir/logs/app.log]
+bus:
+  kafka:
+    brokers: $bootstrap
+    topic_prefix: $phase-
+    partitions: 4
+    producer_queue_bytes: 512MiB
+    producer_properties: {compression.type: lz4}
+YAML
+  if [[ $phase == backlog ]]; then cp "$tmp/input.log" "$dir/logs/app.log"; else : > "$dir/logs/app.log"; fi
+  m0=$(cpu_s "$MOCKP_PID"); t0=$(now)
+  "$SLUICE" inlet -c "$dir/sluice.yaml" > "$dir/sluice.log" 2>&1 &
+  spid=$!; pids+=("$spid")
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.05; done
+  if [[ $phase == growing ]]; then m0=$(cpu_s "$MOCKP_PID"); t0=$(now); append "$dir/logs/app.log"; fi
+  # The checkpointable offsets of every tailed file, from /api/v0/status (cheap to poll).
+  eval "acked_$phase() { curl -sf 127.0.0.1:$admin/api/v0/status | grep -o '\"acked_offset\":[0-9]*' | awk -F: '{ s += \$2 } END { printf \"%d\", s }'; }"
+  read -r s_secs s_got < <(wait_until "acked_$phase" "$bytes" "$t0" "$spid")
+  s_cpu=$(cpu_s "$spid")
+  s_mock=$(awk -v a="$m0" -v b="$(cpu_s "$MOCKP_PID")" 'BEGIN { printf "%.2f", b - a }')
+  kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+}
+
+# rsyslogd on its own directory and topic rsyslog-<phase>; sets r_secs r_got r_cpu r_mock.
+run_rsyslog() {
+  local phase=$1 dir="$tmp/rsyslog-$1" rpid m0 t0
+  mkdir -p "$dir/work" "$dir/logs"
+  cat > "$dir/rsyslog.conf" <<CONF
+global(workDirectory="$dir/work" maxMessageSize="64k")
 module(load="imfile" mode="inotify")
 module(load="omkafka")
 template(name="raw" type="string" string="%msg%")
 ruleset(name="tokafka" queue.type="LinkedList" queue.size="1000000" queue.dequeueBatchSize="4096") {
-  action(type="omkafka" broker=["$bootstrap"] topic="rsyslog-logs" template="raw" partitions.auto="on"
-         confParam=["acks=all", "enable.idempotence=true", "compression.type=lz4", "linger.ms=5", "batch.num.messages=100000",
-                    "queue.buffering.max.messages=2000000", "queue.buffering.max.kbytes=524288"])
+  action(type="omkafka" broker=["$bootstrap"] topic="rsyslog-$phase" template="raw" partitions.auto="on"
+         confParam=["acks=all", "enable.idempotence=true", "compression.type=lz4", "linger.ms=5",
+                    "batch.num.messages=100000", "batch.size=8000000", "queue.buffering.max.messages=2000000",
+                    "queue.buffering.max.kbytes=524288"])
 }
-input(type="imfile" File="$tmp/rsyslog/logs/app.log" Tag="app" ruleset="tokafka" freshStartTail="off")
+input(type="imfile" File="$dir/logs/app.log" Tag="app" ruleset="tokafka" freshStartTail="off")
 CONF
-rsyslogd -n -f "$tmp/rsyslog.conf" -i "$tmp/rsyslog.pid" > "$tmp/rsyslog.out" 2>&1 &
-rpid=$!; pids+=("$rpid")
-sleep 1
-rsyslog_lines() {
-  local sum=0 off
-  for p in 0 1 2 3; do
-    off=$(kcat -b "$bootstrap" -Q -t "rsyslog-logs:$p:-1" 2>/dev/null | awk '{ print $NF }' | tail -1)
-    sum=$((sum + ${off:-0}))
-  done
-  echo "$sum"
+  if [[ $phase == backlog ]]; then cp "$tmp/input.log" "$dir/logs/app.log"; else : > "$dir/logs/app.log"; fi
+  m0=$(cpu_s "$MOCKP_PID"); t0=$(now)
+  rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslog.pid" > "$dir/rsyslog.out" 2>&1 &
+  rpid=$!; pids+=("$rpid")
+  if [[ $phase == growing ]]; then sleep 1; m0=$(cpu_s "$MOCKP_PID"); t0=$(now); append "$dir/logs/app.log"; fi
+  # The end offsets of its topic's partitions, in one query.
+  eval "lines_$phase() { kcat -b $bootstrap -Q -t rsyslog-$phase:0:-1 -t rsyslog-$phase:1:-1 -t rsyslog-$phase:2:-1 -t rsyslog-$phase:3:-1 2>/dev/null | awk '\$3 == \"offset\" { s += \$4 } END { printf \"%d\", s }'; }"
+  read -r r_secs r_got < <(wait_until "lines_$phase" "$lines" "$t0" "$rpid")
+  r_cpu=$(cpu_s "$rpid")
+  r_mock=$(awk -v a="$m0" -v b="$(cpu_s "$MOCKP_PID")" 'BEGIN { printf "%.2f", b - a }')
+  kill -TERM "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true
 }
-c0=$(cpu_s "$rpid"); t0=$(now)
-append "$tmp/rsyslog/logs/app.log"
-read -r r_secs r_got < <(wait_until rsyslog_lines "$lines" "$t0")
-r_cpu=$(awk -v a="$c0" -v b="$(cpu_s "$rpid")" 'BEGIN { printf "%.2f", b - a }')
-kill -TERM "$rpid"; wait "$rpid" 2>/dev/null || true
 
-report() {  # name secs got target unit cpu
-  awk -v n="$1" -v s="$2" -v g="$3" -v t="$4" -v u="$5" -v c="$6" -v b="$bytes" -v l="$lines" 'BEGIN {
-    lost = (g >= t) ? "zero loss" : sprintf("INCOMPLETE: %d of %d %s", g, t, u)
-    printf "%-8s %8.1f MB/s %10.0f lines/s  %6.2f CPU s/GB  %s\n", n, b / 1048576 / s, l / s, c / (b / 1073741824), lost }'
-}
-echo "tailing $SIZE_MB MB into Kafka (acks=all), one after the other:"
-report sluice "$s_secs" "$s_got" "$bytes" bytes "$s_cpu"
-report rsyslog "$r_secs" "$r_got" "$lines" lines "$r_cpu"
-awk -v a="$s_secs" -v b="$r_secs" 'BEGIN { printf "ratio: sluice %.2fx rsyslog MB/s\n", b / a }'
+for phase in growing backlog; do
+  run_sluice "$phase"
+  run_rsyslog "$phase"
+  echo "$phase: $SIZE_MB MB into Kafka (acks=all), one after the other:"
+  report sluice "$s_secs" "$s_got" "$bytes" bytes "$s_cpu" "$s_mock"
+  report rsyslog "$r_secs" "$r_got" "$lines" lines "$r_cpu" "$r_mock"
+  awk -v a="$s_secs" -v b="$r_secs" 'BEGIN { printf "  ratio: sluice %.2fx rsyslog MB/s\n", b / a }'
+done

@@ -63,6 +63,17 @@ void LogInlet::apply_sources() {
     std::lock_guard lock(sources_mutex_);
     all.insert(all.end(), discovered_.begin(), discovered_.end());
   }
+  // One line must fit one chunk, and a chunk one bus message.
+  const std::size_t line_limit = config_.max_chunk_bytes - 4096;
+  for (auto& s : all) {
+    if (s.max_line_bytes > line_limit) {
+      spdlog::warn("file source {}: max_line_bytes {} is more than a chunk can carry; lines are cut at {} bytes "
+                   "(raise inlet.files.max_chunk_bytes, and the Kafka producer's message.max.bytes with it, for "
+                   "longer lines)",
+                   s.name, s.max_line_bytes, line_limit);
+      s.max_line_bytes = line_limit;
+    }
+  }
   tailer_->set_sources(std::move(all));
 }
 

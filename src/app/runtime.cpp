@@ -329,7 +329,10 @@ void Runtime::start() {
   }
 
   if (config_.bus.kafka) {
-    std::vector<std::string> topics{config_.topic_for(SourceKind::netflow)};
+    std::vector<std::string> topics;
+    if (config_.inlet.netflow || config_.inlet.sflow || (config_.outlet && role_ != Role::inlet)) {
+      topics.push_back(config_.topic_for(SourceKind::netflow));
+    }
     if (config_.inlet.falcon || config_.inlet.graphite || (config_.outlet && config_.outlet->metrics)) {
       topics.push_back(config_.topic_for(SourceKind::falcon));
     }

@@ -204,8 +204,8 @@ std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
   f.rescan_interval = r.duration("rescan_interval", f.rescan_interval);
   f.checkpoint_interval = r.duration("checkpoint_interval", f.checkpoint_interval);
   f.max_chunk_bytes = r.size("max_chunk_bytes", f.max_chunk_bytes);
-  if (f.max_chunk_bytes < 4096 || f.max_chunk_bytes > (16ull << 20)) {
-    r.error("max_chunk_bytes", "expected a size between 4KiB and 16MiB");
+  if (f.max_chunk_bytes < (64ull << 10) || f.max_chunk_bytes > (16ull << 20)) {
+    r.error("max_chunk_bytes", "expected a size between 64KiB and 16MiB (and below the Kafka producer's message.max.bytes)");
   }
   f.max_in_flight_bytes = r.size("max_in_flight_bytes", f.max_in_flight_bytes);
   r.finish();

@@ -58,7 +58,8 @@ struct FilesInletConfig {
   std::optional<sources::EtcdDiscoveryConfig> etcd;
   milliseconds rescan_interval{2000};
   milliseconds checkpoint_interval{1000};
-  std::uint64_t max_chunk_bytes = 1ull << 20;
+  // Below librdkafka's message.max.bytes (1000000) with the envelope, so a chunk always fits a Kafka message.
+  std::uint64_t max_chunk_bytes = 512ull << 10;
   std::uint64_t max_in_flight_bytes = 64ull << 20;
 };
 

@@ -32,7 +32,7 @@ struct FileSourceConfig {
   std::vector<std::string> exclude;  // glob patterns matched against the full path
   std::string topic;                 // bus topic; empty means "<topic_prefix>logs"
   StartAt start_at = StartAt::beginning;
-  std::size_t max_line_bytes = 1 << 20;
+  std::size_t max_line_bytes = 256 << 10;
   LongLines long_lines = LongLines::split;
   std::optional<MultilineConfig> multiline;
   std::size_t fingerprint_bytes = 256;  // file identity: device, inode and a hash of the first bytes
@@ -45,7 +45,7 @@ struct FileSourceConfig {
 //   exclude: [glob, ...]
 //   topic: name
 //   start_at: beginning | end
-//   max_line_bytes: 1MiB
+//   max_line_bytes: 256KiB (at most the inlet's max_chunk_bytes less 4KiB)
 //   long_lines: split | truncate
 //   multiline: {start: regex} | {continuation: regex}, timeout: 1s, max_lines: 500
 //   fingerprint_bytes: 256
