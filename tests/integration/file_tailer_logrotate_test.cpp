@@ -15,6 +15,7 @@ struct RotationCase {
   std::string directives;  // create | copytruncate, compress, delaycompress
   bool glob_rotated;       // include app.log* (rotated files stay matched) rather than app.log only
   bool restarts;           // kill -9 the tailer (no clean stop) and restart it while rotating
+  int down_rotations = 0;  // rotations while the tailer is down (between the kill and the restart)
 };
 
 void PrintTo(const RotationCase& c, std::ostream* os) { *os << c.name; }
@@ -44,6 +45,13 @@ TEST_P(LogrotateTest, EveryLineArrivesExactlyOnce) {
     ++rotations;
     if (c.restarts && rotations % 2 == 0) {
       h.kill();
+      // Rotations while down: with `compress`, the renamed file's unread tail is then only in its .gz.
+      for (int i = 0; i < c.down_rotations && writer.written() < kTotal; ++i) {
+        std::this_thread::sleep_for(700ms);
+        r = run_command({"logrotate", "-f", "-s", dir / "logrotate.state", dir / "rotate.conf"}, 30s);
+        ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+        ++rotations;
+      }
       h.start({src});
     }
   }
@@ -114,7 +122,11 @@ INSTANTIATE_TEST_SUITE_P(
                       RotationCase{"CreateWithKillsAndFailedDeliveries", "create\n  compress\n  delaycompress", true,
                                    true},
                       RotationCase{"CopytruncateWithKillsAndFailedDeliveries", "copytruncate\n  compress\n  delaycompress", true,
-                                   true}),
+                                   true},
+                      // Down across two rotations: the unread tails are read from the .gz files.
+                      RotationCase{"CreateCompressDownAcrossTwoRotations", "create\n  compress", true, true, 2},
+                      RotationCase{"CreateDelaycompressDownAcrossTwoRotations", "create\n  compress\n  delaycompress",
+                                   true, true, 2}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
