@@ -343,7 +343,7 @@ void FileTailer::Impl::save_checkpoints() {
   for (const auto& [key, f] : files) {
     if (f->file_id == 0) continue;
     out.push_back(Checkpoint{f->source, f->path, f->file_id, f->dev, f->ino, f->fp, f->acks.acked(), f->truncated,
-                             f->finished, f->last_seen_ms});
+                             f->last_seen_ms, f->finished});
   }
   if (store.save(out)) {
     ckpt_writes.inc();
