@@ -88,6 +88,43 @@ TEST(FileTailerGzip, FileRenamedAndGzippedWhileDownIsReadOnFromTheGzWithTheSameI
   EXPECT_EQ(compressed(h), 1u);
 }
 
+TEST(FileTailerGzip, CopytruncatedAndCompressedWhileDownIsReadOnFromTheGzWithTheSameIdentity) {
+  TempDir dir("tailer-gz");
+  auto log = dir / "app.log";
+  Harness h(dir / "data");
+  append(log, lines_from(1, 1000));
+  h.start({source({log + "*"}, {"*.gz"})});
+  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 1000); }, 10s));
+  ASSERT_TRUE(eventually(
+      [&] { return read_file(dir / "data/files/checkpoints.json").find("\"offset\":100000") != std::string::npos; },
+      10s));
+  std::uint64_t id = h.pub.lines().at(0).file_id;
+  h.kill();
+  // While down: lines never read, then logrotate's copytruncate + compress (copy, truncate, gzip the copy).
+  append(log, lines_from(1001, 2000));
+  std::filesystem::copy_file(log, dir / "app.log.1");
+  std::filesystem::resize_file(log, 0);
+  append(log, lines_from(2001, 2100));
+  ASSERT_EQ(run_command({"gzip", dir / "app.log.1"}, 30s).exit_code, 0);
+
+  h.start({source({log + "*"}, {"*.gz"})});
+  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 2100); }, 10s));
+  auto lines = h.pub.lines();
+  expect_exactly_once(tally(lines), 2100, true);
+  for (const auto& l : lines) {
+    long n = std::stol(l.text.substr(1, 9));
+    EXPECT_EQ(l.path, log);
+    if (n <= 2000) {
+      EXPECT_EQ(l.file_id, id) << n;
+      EXPECT_EQ(l.offset, static_cast<std::uint64_t>(n - 1) * 100) << n;
+    } else {
+      EXPECT_NE(l.file_id, id) << n;  // the truncated file's new content: a new identity
+    }
+  }
+  EXPECT_EQ(compressed(h), 1u);
+  EXPECT_EQ(gzip_errors(h), 0u);
+}
+
 TEST(FileTailerGzip, CorruptGzipIsCountedAndNeverStopsTheTailer) {
   TempDir dir("tailer-gz");
   Harness h(dir / "data");
