@@ -216,9 +216,14 @@ bool FileTailer::Impl::open_from_gzip(TrackedFile& f, int gz_fd, const std::stri
     g.size = 0;
     return false;
   }
-  spdlog::info("file source: {} was compressed to {} before it was read to its end; reading it on from offset {} "
-               "of {} decompressed bytes",
-               f.path, gz_path, f.read_pos, r.size);
+  if (r.size > f.read_pos) {
+    spdlog::info("file source: {} was compressed to {} before it was read to its end; reading it on from offset {} "
+                 "of {} decompressed bytes",
+                 f.path, gz_path, f.read_pos, r.size);
+  } else {
+    spdlog::info("file source: {} (compressed to {}) had been read to its end ({} bytes); nothing left to read",
+                 f.path, gz_path, r.size);
+  }
   rot_compressed.inc();
   f.fd = std::move(tmp);
   // The temporary file's inode: the original's may be reused by a new file, which must not be mistaken for it.
