@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -342,7 +343,11 @@ void Runtime::start() {
     bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
   } else {
     parts_->memory_bus = std::make_unique<bus::MemoryBus>(
-        bus::MemoryBusConfig{config_.bus.memory.partitions, config_.bus.memory.max_bytes}, metrics_);
+        bus::MemoryBusConfig{config_.bus.memory.partitions, config_.bus.memory.max_bytes,
+                             std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count()},
+        metrics_);
   }
   if (with_inlet) {
     if (config_.bus.kafka) {

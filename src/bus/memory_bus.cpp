@@ -199,7 +199,10 @@ MemoryBus::Topic& MemoryBus::topic(std::string_view name) {
   if (it != topics_.end()) return *it->second;
   auto t = std::make_unique<Topic>();
   t->name = std::string(name);
-  for (int i = 0; i < config_.partitions; ++i) t->partitions.push_back(std::make_unique<Partition>());
+  for (int i = 0; i < config_.partitions; ++i) {
+    t->partitions.push_back(std::make_unique<Partition>());
+    t->partitions.back()->next_offset = t->partitions.back()->committed = config_.first_offset;
+  }
   auto& ref = *t;
   topics_.emplace(std::string(name), std::move(t));
   last_topic_.store(&ref, std::memory_order_release);

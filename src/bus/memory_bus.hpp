@@ -20,6 +20,10 @@ namespace sluice::bus {
 struct MemoryBusConfig {
   int partitions = 8;
   std::uint64_t max_bytes = 256ull << 20;  // queued, not yet consumed
+  // The first offset of every partition. A process sets it above any offset of its previous incarnation
+  // (e.g. the start time in microseconds): the outlet's insert deduplication tokens name offset ranges, and
+  // reused ranges would make the store drop a restarted process's first batches as replays.
+  std::int64_t first_offset = 0;
 };
 
 // Messages live in append-only chunks per partition, so producing copies bytes but allocates only

@@ -70,8 +70,8 @@ TEST(FileCheckpointStore, SavesAtomicallyAndLoadsExactly) {
   store.open();
   EXPECT_TRUE(store.load().empty());
   std::vector<Checkpoint> in{{"static", "/var/log/a.log", 0xfeedfacecafebeefULL, 2049, 77, {123456789, 40}, 1u << 31,
-                              false, 1700000000000},
-                             {"etcd/x", "/var/log/b.log", 7, 2049, 78, {5, 256}, 0, true, 1}};
+                              false, 1700000000000, true},
+                             {"etcd/x", "/var/log/b.log", 7, 2049, 78, {5, 256}, 0, true, 1, false}};
   ASSERT_TRUE(store.save(in));
   auto out = store.load();
   ASSERT_EQ(out.size(), 2u);
@@ -85,6 +85,7 @@ TEST(FileCheckpointStore, SavesAtomicallyAndLoadsExactly) {
     EXPECT_EQ(out[i].offset, in[i].offset);
     EXPECT_EQ(out[i].truncated, in[i].truncated);
     EXPECT_EQ(out[i].last_seen_ms, in[i].last_seen_ms);
+    EXPECT_EQ(out[i].finished, in[i].finished);
   }
   EXPECT_FALSE(std::filesystem::exists(store.file() + ".tmp"));
   // A damaged file is ignored (and reported), not fatal.

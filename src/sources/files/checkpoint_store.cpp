@@ -63,6 +63,7 @@ std::vector<Checkpoint> CheckpointStore::load() const {
       c.fingerprint.length = j.at("fp_len").get<std::uint32_t>();
       c.offset = j.at("offset").get<std::uint64_t>();
       c.truncated = j.value("truncated", false);
+      c.finished = j.value("finished", false);
       c.last_seen_ms = j.value("last_seen_ms", std::int64_t{0});
       out.push_back(std::move(c));
     }
@@ -87,6 +88,7 @@ bool CheckpointStore::save(const std::vector<Checkpoint>& checkpoints) const {
                      {"fp_len", c.fingerprint.length},
                      {"offset", c.offset},
                      {"truncated", c.truncated},
+                     {"finished", c.finished},
                      {"last_seen_ms", c.last_seen_ms}});
   }
   std::string body = nlohmann::json{{"version", 1}, {"files", files}}.dump();

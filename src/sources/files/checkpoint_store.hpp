@@ -20,6 +20,7 @@ struct Checkpoint {
   std::uint64_t offset = 0;       // every line before it was acknowledged by the bus
   bool truncated = false;         // its inode was truncated under it: a copy may hold the rest
   std::int64_t last_seen_ms = 0;  // wall clock; files gone for long are forgotten
+  bool finished = false;          // read to its end and closed: never looked for in compressed rotations
 };
 
 class CheckpointStore {

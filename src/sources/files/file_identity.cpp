@@ -47,6 +47,10 @@ bool fingerprint_matches(int fd, const Fingerprint& fp) {
   return got == want && XXH3_64bits(buf.data(), got) == fp.hash;
 }
 
+bool fingerprint_matches(std::string_view first_bytes, const Fingerprint& fp) {
+  return fp.length > 0 && first_bytes.size() >= fp.length && XXH3_64bits(first_bytes.data(), fp.length) == fp.hash;
+}
+
 std::uint64_t make_file_id(dev_t dev, ino_t ino, const Fingerprint& fp, std::uint32_t salt) {
   struct {
     std::uint64_t dev, ino, hash;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 namespace sluice::sources {
 
@@ -26,6 +27,8 @@ std::optional<Fingerprint> read_fingerprint(int fd, std::size_t fingerprint_byte
 
 // Whether the file's first bytes still carry this fingerprint (false when shorter or different).
 bool fingerprint_matches(int fd, const Fingerprint& fp);
+// The same for bytes already read (the decompressed start of a gzip file).
+bool fingerprint_matches(std::string_view first_bytes, const Fingerprint& fp);
 
 // The id carried in chunks: one identity, one id. `salt` separates identities that would collide
 // (the same inode truncated and refilled with the same first line).

@@ -41,6 +41,9 @@ FileTailer::Impl::Impl(FileTailerConfig c, ChunkPublisher& p, MetricsRegistry& m
       rot_rename(m.counter("files_rotations_total", "File rotations seen", {{"kind", "rename"}})),
       rot_truncate(m.counter("files_rotations_total", "File rotations seen", {{"kind", "truncate"}})),
       rot_copy(m.counter("files_rotations_total", "File rotations seen", {{"kind", "copy"}})),
+      rot_compressed(m.counter("files_rotations_total", "File rotations seen", {{"kind", "compressed"}})),
+      gzip_errors(m.counter("files_gzip_errors_total", "Compressed rotated files that could not be read (corrupt, "
+                                                       "truncated for good, unreadable)")),
       ckpt_writes(m.counter("files_checkpoint_writes_total", "Checkpoint files written")),
       ckpt_failures(m.counter("files_checkpoint_failures_total", "Checkpoint writes that failed")),
       publish_refused(m.counter("files_publish_refused_total", "Chunks the bus refused (kept and retried)")),
@@ -182,6 +185,7 @@ void FileTailer::Impl::run() {
         poll_all(false);
         if (verify || (scan_requested && now - last_event_scan >= std::chrono::milliseconds(10))) {
           scan(now);
+          finish_from_gzip(now);
           poll_all(verify);
         }
         housekeeping(now);
@@ -322,6 +326,7 @@ void FileTailer::Impl::load_checkpoints() {
     f.read_pos = f.size = c.offset;
     f.acks.reset(c.offset);
     f.truncated = c.truncated;
+    f.finished = c.finished;
     f.copy_deadline = now + config.copy_window;
     f.live = false;
     // forget_after counts from this start: while sluice was down, nothing could be seen.
@@ -338,7 +343,7 @@ void FileTailer::Impl::save_checkpoints() {
   for (const auto& [key, f] : files) {
     if (f->file_id == 0) continue;
     out.push_back(Checkpoint{f->source, f->path, f->file_id, f->dev, f->ino, f->fp, f->acks.acked(), f->truncated,
-                             f->last_seen_ms});
+                             f->last_seen_ms, f->finished});
   }
   if (store.save(out)) {
     ckpt_writes.inc();
@@ -356,13 +361,16 @@ void FileTailer::Impl::housekeeping(Clock::time_point now) {
     if (f.fd) {
       f.last_seen_ms = now_ms;
       SourceRt* src = source_of(f);
-      auto grace = (!src || src->removed) ? std::chrono::milliseconds(0) : config.rotated_grace;
+      // A file finished from its gzip copy cannot grow: no grace.
+      auto grace = (!src || src->removed || f.from_gzip) ? std::chrono::milliseconds(0) : config.rotated_grace;
       if (!f.live && f.at_eof && f.refused.empty() && now - f.idle_since >= grace) {
         read_file(f, LineCutter::Flush::all);  // the last line, even without its newline
         if (f.at_eof && f.refused.empty() && f.acks.empty()) {
           spdlog::info("file source: closing {} (found as {}): read to its end at offset {} and acknowledged",
                        f.current_path, f.path, f.read_pos);
           f.fd.reset();
+          f.finished = true;
+          f.from_gzip = false;
           dirty = true;
         }
       }

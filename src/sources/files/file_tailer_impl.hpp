@@ -76,6 +76,8 @@ struct TrackedFile {
   bool live = true;        // at a path matched by its source at the last scan
   bool truncated = false;  // old content of a truncated inode: waits for a copy until copy_deadline
   bool at_eof = false;
+  bool finished = false;   // read to its end and closed
+  bool from_gzip = false;  // fd is the decompressed remainder of its compressed rotation (a temporary file)
   Clock::time_point idle_since{};  // when it stopped being live, or last grew while not live
   Clock::time_point copy_deadline{};
   std::int64_t last_seen_ms = 0;
@@ -109,6 +111,10 @@ struct FileTailer::Impl {
   SourceRt* source_of(const TrackedFile& f);
   TrackedFile& new_file();
 
+  // file_tailer_gzip.cpp
+  void finish_from_gzip(Clock::time_point now);
+  bool open_from_gzip(TrackedFile& f, int gz_fd, const std::string& gz_path);
+
   FileTailerConfig config;
   ChunkPublisher& publisher;
   MetricsRegistry& metrics;
@@ -126,6 +132,20 @@ struct FileTailer::Impl {
     std::string path;
   };
   std::map<std::pair<std::uint64_t, std::uint64_t>, CopyCandidate> copy_candidates;  // by (dev, ino)
+  // What the last look at a gzip file in a watched directory found, by (dev, ino): not looked at again while
+  // its size and mtime stay the same.
+  struct GzipSeen {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool gzip = false;              // starts with the gzip magic
+    std::string first;              // its first decompressed bytes (up to 4096), to compare fingerprints
+    bool failed = false;            // corrupt, or truncated: retried when it changes
+    bool used = false;              // the remainder of a tracked file was read from it
+    bool reported = false;          // a failure logged and counted
+    Clock::time_point since{};      // when it was first seen truncated
+    bool seen = false;              // found by the current scan
+  };
+  std::map<std::pair<std::uint64_t, std::uint64_t>, GzipSeen> gzip_seen;
   std::uint64_t next_key = 1, next_cookie = 1;
   std::size_t in_flight_bytes = 0;
   std::vector<char> buffer;
@@ -150,7 +170,7 @@ struct FileTailer::Impl {
   LogLimiter log_limiter;
 
   Counter &lines_read, &bytes_read, &lines_split, &lines_truncated, &lines_invalid, &rot_rename, &rot_truncate,
-      &rot_copy, &ckpt_writes, &ckpt_failures, &publish_refused, &rewinds, &lines_lost;
+      &rot_copy, &rot_compressed, &gzip_errors, &ckpt_writes, &ckpt_failures, &publish_refused, &rewinds, &lines_lost;
   Gauge &files_open;
 };
 

@@ -215,6 +215,8 @@ TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& pat
     f.fd = std::move(fd);
     f.live = true;
     f.at_eof = false;
+    f.finished = false;
+    f.from_gzip = false;
     f.current_path = path;
     f.source = src.config.name;
     f.size = size;
