@@ -43,9 +43,7 @@ LogInlet::LogInlet(const config::FilesInletConfig& config, const std::string& da
   tailer_ = std::make_unique<sources::FileTailer>(tc, *publisher_, metrics_);
   publisher_->attach(*tailer_);
   if (config.etcd) {
-    auto etcd = *config.etcd;
-    if (etcd.host.empty() && !config.host.empty()) etcd.host = config.host;
-    discovery_ = std::make_unique<sources::EtcdDiscovery>(etcd, metrics_, [this](std::vector<sources::FileSourceConfig> s) {
+    discovery_ = std::make_unique<sources::EtcdDiscovery>(*config.etcd, metrics_, [this](std::vector<sources::FileSourceConfig> s) {
       {
         std::lock_guard lock(sources_mutex_);
         discovered_ = std::move(s);

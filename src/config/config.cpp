@@ -194,7 +194,10 @@ std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
       }
       e.finish();
     } else {
+      const bool host_given = e.has("host");
       f.etcd = sources::read_etcd_discovery_config(e);
+      // The inlet's host names this machine everywhere, etcd keys included, unless etcd says otherwise.
+      if (!host_given && !f.host.empty()) f.etcd->host = f.host;
     }
   }
   if (f.sources.empty() && !f.etcd) {

@@ -362,7 +362,8 @@ void FileTailer::Impl::housekeeping(Clock::time_point now) {
       f.last_seen_ms = now_ms;
       SourceRt* src = source_of(f);
       // A file finished from its gzip copy cannot grow: no grace.
-      auto grace = (!src || src->removed || f.from_gzip) ? std::chrono::milliseconds(0) : config.rotated_grace;
+      auto grace = (!src || src->removed || f.from_gzip || f.unmatched) ? std::chrono::milliseconds(0)
+                                                                           : config.rotated_grace;
       if (!f.live && f.at_eof && f.refused.empty() && now - f.idle_since >= grace) {
         read_file(f, LineCutter::Flush::all);  // the last line, even without its newline
         if (f.at_eof && f.refused.empty() && f.acks.empty()) {

@@ -74,6 +74,7 @@ struct TrackedFile {
   std::vector<std::byte> refused;  // a chunk the bus refused, published again before reading on
   std::uint64_t refused_end = 0;
   bool live = true;        // at a path matched by its source at the last scan
+  bool unmatched = false;  // still at its path, but no source matches it any more: drained, then closed
   bool truncated = false;  // old content of a truncated inode: waits for a copy until copy_deadline
   bool at_eof = false;
   bool finished = false;   // read to its end and closed

@@ -179,12 +179,22 @@ void FileTailer::Impl::scan(Clock::time_point now) {
     f->live = it != found.end();
     if (f->live) {
       f->current_path = it->second.path;
+      f->unmatched = false;
       found.erase(it);
     } else if (was_live) {
-      // Renamed away or deleted: read on to its end, close it when it stays idle.
-      rot_rename.inc();
       f->idle_since = now;
-      spdlog::info("file source: {} was rotated away (renamed or deleted); reading it to its end", f->current_path);
+      struct stat at_path {};
+      if (::stat(f->current_path.c_str(), &at_path) == 0 && std::uint64_t(at_path.st_dev) == f->dev &&
+          std::uint64_t(at_path.st_ino) == f->ino) {
+        // Still there, but the configuration (or etcd) no longer lists it: drain what is written, then close.
+        f->unmatched = true;
+        spdlog::info("file source: {} is no longer matched by its source; reading it to its end, then closing it",
+                     f->current_path);
+      } else {
+        // Renamed away or deleted: read on to its end, close it when it stays idle.
+        rot_rename.inc();
+        spdlog::info("file source: {} was rotated away (renamed or deleted); reading it to its end", f->current_path);
+      }
     }
   }
   // Files with a remembered inode first, so that a truncation found there makes its copy recognizable.
