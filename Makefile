@@ -5,6 +5,8 @@ JOBS      ?= $(shell nproc)
 CONFIG    ?= config/quickstart.yaml
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS = -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DSLUICE_WERROR=ON
+# Paths relative to the checkout in ccache's keys, so that every clone shares one cache.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: setup setup-test build run test test-asan bench fuzz clean
 
