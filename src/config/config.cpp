@@ -155,28 +155,14 @@ std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
   auto r = parent.child("files");
   FilesInletConfig f;
   f.host = r.string("host", "");
-  // `paths`: a comma-separated list of globs (SLUICE_LOG_PATHS), one source with default options.
-  if (r.is_scalar("paths")) {
-    const auto text = r.string("paths", "");
-    sources::FileSourceConfig s;
-    s.name = "paths";
-    std::size_t at = 0;
-    while (at <= text.size()) {
-      auto comma = text.find(',', at);
-      if (comma == std::string::npos) comma = text.size();
-      auto glob = text.substr(at, comma - at);
-      while (!glob.empty() && glob.front() == ' ') glob.erase(0, 1);
-      while (!glob.empty() && glob.back() == ' ') glob.pop_back();
-      if (!glob.empty()) {
-        if (glob.front() != '/') r.error("paths", "expected absolute glob patterns, got \"" + glob + "\"");
-        s.include.push_back(glob);
-      }
-      at = comma + 1;
-    }
-    if (!s.include.empty()) f.sources.push_back(std::move(s));
-  } else if (r.has("paths")) {
-    r.error("paths", "expected a comma-separated list of glob patterns (use `sources:` for a list of sources)");
+  // `paths`: globs (a list, or comma-separated as in SLUICE_LOG_PATHS), one source with default options.
+  sources::FileSourceConfig paths;
+  paths.name = "paths";
+  paths.include = r.string_list("paths");
+  for (const auto& glob : paths.include) {
+    if (glob.front() != '/') r.error("paths", "expected absolute glob patterns, got \"" + glob + "\"");
   }
+  if (!paths.include.empty()) f.sources.push_back(std::move(paths));
   auto list = r.list("sources");
   for (std::size_t i = 0; i < list.size(); ++i) {
     auto name = list[i].string("name", "source-" + std::to_string(i));
@@ -185,9 +171,7 @@ std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
   if (r.has("etcd")) {
     auto e = r.child("etcd");
     // An empty endpoint string (SLUICE_ETCD_ENDPOINTS unset) turns discovery off; the other keys may stay.
-    const bool off = e.is_scalar("endpoints") &&
-                     e.string("endpoints", "").find_first_not_of(" \t,") == std::string::npos;
-    if (off) {
+    if (e.is_scalar("endpoints") && e.string_list("endpoints").empty()) {
       for (const auto& key : e.keys()) {
         if (e.is_scalar(key)) static_cast<void>(e.string(key, ""));
         else e.child(key);

@@ -38,6 +38,31 @@ void put_native_column_header(std::string& out, std::string_view name, std::stri
   out += type;
 }
 
+void put_native_string(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s);
+}
+
+void put_native_string_map(std::string& out, std::string_view name, bool as_map, std::string_view offsets,
+                           std::string_view keys, std::string_view values) {
+  if (as_map) {
+    // Map(K, V) travels as Array(Tuple(K, V)): offsets, then every key, then every value.
+    put_native_column_header(out, name, "Map(String, String)");
+    out.append(offsets);
+    out.append(keys);
+    out.append(values);
+    return;
+  }
+  const std::string key_column = std::string(name) + ".Key";
+  const std::string value_column = std::string(name) + ".Value";
+  put_native_column_header(out, key_column, "Array(String)");
+  out.append(offsets);
+  out.append(keys);
+  put_native_column_header(out, value_column, "Array(String)");
+  out.append(offsets);
+  out.append(values);
+}
+
 void NativeColumn::append_to(std::string& out) const {
   put_native_column_header(out, name_, type_);
   if (!offsets_.empty()) out.append(reinterpret_cast<const char*>(offsets_.data()), offsets_.size() * 8);

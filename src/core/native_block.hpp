@@ -106,6 +106,23 @@ class NativeColumn {
 
 void put_varint(std::string& out, std::uint64_t v);
 
+// One fixed-width value of a Native column, in the machine's (little-endian) byte order.
+template <typename T>
+void put_native_fixed(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+
+// One String value of a Native column: varint length, then the bytes.
+void put_native_string(std::string& out, std::string_view s);
+
+// A column of string-to-string maps, from its parts: `offsets` (UInt64 running totals, one a row),
+// every key, every value. As `Map(String, String)` when `as_map`; else, for servers without Map
+// (ClickHouse 18.16), as the Nested pair `<name>.Key` / `<name>.Value` of Array(String).
+void put_native_string_map(std::string& out, std::string_view name, bool as_map, std::string_view offsets,
+                           std::string_view keys, std::string_view values);
+
 // The header of one column in a Native block: its name and type, each varint-prefixed.
 void put_native_column_header(std::string& out, std::string_view name, std::string_view type);
 

@@ -2,27 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
 
 #include "core/native_block.hpp"
 
 namespace sluice::sinks {
-namespace {
-
-template <typename T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-void put_string(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out.append(s);
-}
-
-}  // namespace
-
 std::vector<std::string> logs_table_ddl(const std::string& database, ClickHouseDialect dialect,
                                         const std::string& table, const std::string& ttl) {
   const bool modern = dialect == ClickHouseDialect::modern;
@@ -57,22 +40,22 @@ void ensure_logs_table(Store& store, const std::string& table, const std::string
 
 void LogsBlock::append(const transforms::LogEvent& e) {
   if (dialect_ == ClickHouseDialect::modern) {
-    put(timestamps_, static_cast<std::int64_t>(e.timestamp_ms));
+    put_native_fixed(timestamps_, static_cast<std::int64_t>(e.timestamp_ms));
   } else {
-    put(timestamps_, static_cast<std::uint32_t>(e.timestamp_ms > 0 ? e.timestamp_ms / 1000 : 0));
+    put_native_fixed(timestamps_, static_cast<std::uint32_t>(e.timestamp_ms > 0 ? e.timestamp_ms / 1000 : 0));
   }
-  put_string(hosts_, e.host);
-  put_string(paths_, e.path);
-  put(file_ids_, e.file_id);
-  put(offsets_, e.offset);
-  put_string(messages_, e.message);
+  put_native_string(hosts_, e.host);
+  put_native_string(paths_, e.path);
+  put_native_fixed(file_ids_, e.file_id);
+  put_native_fixed(offsets_, e.offset);
+  put_native_string(messages_, e.message);
   for (std::size_t i = 0; i < e.field_count(); ++i) {
     const auto& f = e.field(i);
-    put_string(field_keys_, f.name);
-    put_string(field_values_, f.value);
+    put_native_string(field_keys_, f.name);
+    put_native_string(field_values_, f.value);
   }
   fields_total_ += e.field_count();
-  put(field_offsets_, fields_total_);
+  put_native_fixed(field_offsets_, fields_total_);
   ++rows_;
 }
 
@@ -99,20 +82,7 @@ std::string LogsBlock::take() {
   out += offsets_;
   put_native_column_header(out, "Message", "String");
   out += messages_;
-  if (modern) {
-    // Map(K, V) travels as Array(Tuple(K, V)): offsets, then every key, then every value.
-    put_native_column_header(out, "Fields", "Map(String, String)");
-    out += field_offsets_;
-    out += field_keys_;
-    out += field_values_;
-  } else {
-    put_native_column_header(out, "Fields.Key", "Array(String)");
-    out += field_offsets_;
-    out += field_keys_;
-    put_native_column_header(out, "Fields.Value", "Array(String)");
-    out += field_offsets_;
-    out += field_values_;
-  }
+  put_native_string_map(out, "Fields", modern, field_offsets_, field_keys_, field_values_);
   for (auto* s : {&timestamps_, &hosts_, &paths_, &file_ids_, &offsets_, &messages_, &field_offsets_, &field_keys_,
                   &field_values_}) {
     s->clear();

@@ -2,27 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
 
 #include "core/native_block.hpp"
 
 namespace sluice::sinks {
-namespace {
-
-template <typename T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-void put_string(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out += s;
-}
-
-}  // namespace
-
 std::vector<std::string> metrics_table_ddl(const std::string& database, ClickHouseDialect dialect,
                                            const std::string& ttl) {
   const bool modern = dialect == ClickHouseDialect::modern;
@@ -51,27 +34,27 @@ void ensure_metrics_table(Store& store, const std::string& ttl) {
 }
 
 void MetricsBlock::append(const MetricView& m) {
-  put(timestamps_, static_cast<std::uint32_t>(m.timestamp));
-  put_string(endpoints_, m.endpoint);
-  put_string(metrics_, m.metric);
-  put(steps_, static_cast<std::uint32_t>(m.step > 0 ? m.step : 0));
-  put(types_, static_cast<std::int8_t>(m.counter_type));
-  put(values_, m.value);
-  put(origins_, static_cast<std::int8_t>(m.origin));
+  put_native_fixed(timestamps_, static_cast<std::uint32_t>(m.timestamp));
+  put_native_string(endpoints_, m.endpoint);
+  put_native_string(metrics_, m.metric);
+  put_native_fixed(steps_, static_cast<std::uint32_t>(m.step > 0 ? m.step : 0));
+  put_native_fixed(types_, static_cast<std::int8_t>(m.counter_type));
+  put_native_fixed(values_, m.value);
+  put_native_fixed(origins_, static_cast<std::int8_t>(m.origin));
   std::string_view tags = m.tags;
   while (!tags.empty()) {
     const auto comma = tags.find(',');
     const auto pair = tags.substr(0, comma);
     const auto eq = pair.find('=');
     if (eq != std::string_view::npos) {
-      put_string(tag_keys_, pair.substr(0, eq));
-      put_string(tag_values_, pair.substr(eq + 1));
+      put_native_string(tag_keys_, pair.substr(0, eq));
+      put_native_string(tag_values_, pair.substr(eq + 1));
       ++tags_total_;
     }
     if (comma == std::string_view::npos) break;
     tags.remove_prefix(comma + 1);
   }
-  put(tag_offsets_, tags_total_);
+  put_native_fixed(tag_offsets_, tags_total_);
   ++rows_;
 }
 
@@ -87,20 +70,7 @@ std::string MetricsBlock::take() {
   out += endpoints_;
   put_native_column_header(out, "Metric", lc);
   out += metrics_;
-  if (modern) {
-    // Map(K, V) travels as Array(Tuple(K, V)): offsets, then every key, then every value.
-    put_native_column_header(out, "Tags", "Map(String, String)");
-    out += tag_offsets_;
-    out += tag_keys_;
-    out += tag_values_;
-  } else {
-    put_native_column_header(out, "Tags.Key", "Array(String)");
-    out += tag_offsets_;
-    out += tag_keys_;
-    put_native_column_header(out, "Tags.Value", "Array(String)");
-    out += tag_offsets_;
-    out += tag_values_;
-  }
+  put_native_string_map(out, "Tags", modern, tag_offsets_, tag_keys_, tag_values_);
   put_native_column_header(out, "Step", "UInt32");
   out += steps_;
   put_native_column_header(out, "CounterType", "Enum8('GAUGE' = 0, 'COUNTER' = 1, 'DERIVE' = 2)");
