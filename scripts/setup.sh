@@ -9,12 +9,13 @@ want_test=0
 
 build_pkgs=(cmake g++ make ccache pkg-config
   librdkafka-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
-  libspdlog-dev libfmt-dev liblz4-dev libzstd-dev libxxhash-dev libmaxminddb-dev zlib1g-dev libssl-dev libsnmp-dev libpcre2-dev
+  libspdlog-dev libfmt-dev liblz4-dev libzstd-dev libxxhash-dev libmaxminddb-dev zlib1g-dev libssl-dev libsnmp-dev libpcre2-dev libavro-dev
   libgtest-dev libbenchmark-dev)
 test_pkgs=(clickhouse-server clickhouse-client softflowd tshark kcat python3-scapy tcpdump carbon-c-relay pmacct clang
   libclang-rt-14-dev curl procps
   snmpd snmp libmaxmind-db-writer-perl golang-go graphite-carbon
-  etcd-server etcd-client logrotate rsyslog rsyslog-kafka)
+  etcd-server etcd-client logrotate rsyslog rsyslog-kafka
+  protobuf-compiler python3-avro avro-bin)
 
 pkgs=("${build_pkgs[@]}")
 # chDB comes from the npm registry: Debian's npm only when no npm is installed (images that ship
