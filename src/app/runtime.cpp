@@ -14,6 +14,8 @@
 #include "bus/memory_bus.hpp"
 #include "pipeline/batch_sink.hpp"
 #include "pipeline/consumer_job.hpp"
+#include "pipeline/jobs/job_driver.hpp"
+#include "pipeline/jobs/job_manager.hpp"
 #include "pipeline/flow_batch_builder.hpp"
 #include "pipeline/metric_batch_builder.hpp"
 #include "pipeline/template_store.hpp"
@@ -55,9 +57,9 @@ struct Runtime::Parts {
   std::unique_ptr<pipeline::FlowDecoding> flow_decoding;
   std::unique_ptr<pipeline::TemplateStore> template_store;  // after flow_decoding: it holds its cache
   std::unique_ptr<pipeline::BatchSink> sink;
-  std::vector<std::unique_ptr<bus::Consumer>> consumers;
-  std::vector<std::unique_ptr<pipeline::ConsumerJob>> jobs;
-  std::vector<std::thread> consumer_threads;
+  // The built-in pipelines, run by the same drivers as configured jobs; started last, stopped first.
+  std::vector<std::unique_ptr<pipeline::jobs::JobDriver>> builtin_jobs;
+  std::unique_ptr<pipeline::jobs::JobManager> job_manager;
   std::unique_ptr<pipeline::MetricDecoding> metric_decoding;
   std::unique_ptr<sinks::MetricRouter> metric_router;
   std::unique_ptr<LogOutlet> log_outlet;
@@ -164,26 +166,60 @@ void Runtime::start_outlet() {
   policy.dead_letter_dir = out.dead_letter_dir;
   parts_->sink = std::make_unique<pipeline::BatchSink>("flows", *parts_->store, policy, metrics_);
 
-  const std::string topic = config_.topic_for(SourceKind::netflow);
-  for (int i = 0; i < out.workers; ++i) {
-    if (config_.bus.kafka) {
-      parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kafka_config(*config_.bus.kafka),
-                                                                       std::vector<std::string>{topic}, metrics_));
-    } else {
-      parts_->consumers.push_back(parts_->memory_bus->make_consumer(i, out.workers, {topic}));
-    }
-    const auto jc = job_config("flows");
-    auto* decoding = parts_->flow_decoding.get();
-    parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
-        jc, *parts_->consumers.back(),
-        [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::FlowBatchBuilder>(*decoding); },
-        *parts_->sink, metrics_));
-  }
+  auto* decoding = parts_->flow_decoding.get();
+  add_builtin_job("flows", "", config_.topic_for(SourceKind::netflow), out.workers,
+                  [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::FlowBatchBuilder>(*decoding); },
+                  *parts_->sink);
   if (out.metrics) start_metrics(policy);
   if (out.logs) start_logs(policy);
-  for (std::size_t i = 0; i < parts_->consumers.size(); ++i) {
-    parts_->consumer_threads.emplace_back([this, i] { parts_->consumers[i]->run(*parts_->jobs[i]); });
+  start_jobs();
+  for (auto& job : parts_->builtin_jobs) job->start();
+}
+
+void Runtime::start_jobs() {
+  const auto& out = *config_.outlet;
+  pipeline::jobs::JobEnvironment env;
+  env.store = parts_->store.get();
+  if (config_.bus.kafka) env.kafka = kafka_config(*config_.bus.kafka);
+  env.dead_letter_root = out.dead_letter_dir + "/jobs";
+  env.commit_interval = out.commit_interval;
+  env.drain_timeout = config_.shutdown_timeout / 2;
+  env.parallel_inserts = out.sink.parallel_inserts;
+  parts_->job_manager = std::make_unique<pipeline::jobs::JobManager>(std::move(env), metrics_);
+  parts_->job_manager->set_config_jobs(config_.jobs);
+  parts_->job_manager->start();
+}
+
+void Runtime::add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
+                              int processors, pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
+  pipeline::jobs::JobPlan plan;
+  plan.name = name;
+  plan.kind = "built-in";
+  plan.topics = {topic};
+  plan.processors = processors;
+  plan.consumer_job = job_config(name);
+  if (config_.bus.kafka) {
+    // Its own group per pipeline and destination: a rebalance of one never pauses another, and each
+    // acknowledges only what it stored.
+    auto kc = kafka_config(*config_.bus.kafka);
+    kc.consumer_group += group_suffix;
+    plan.group = kc.consumer_group;
+    plan.make_consumer = [this, kc, topic](int, int) -> std::unique_ptr<bus::Consumer> {
+      return std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_);
+    };
+  } else {
+    plan.group = "memory";
+    plan.make_consumer = [this, topic](int index, int count) {
+      return parts_->memory_bus->make_consumer(index, count, {topic});
+    };
   }
+  plan.make_parts = [builders = std::move(builders), &target](int, pipeline::jobs::ProcessorContext&) {
+    pipeline::jobs::ProcessorParts parts;
+    parts.builders = builders;
+    parts.shared_target = &target;
+    return parts;
+  };
+  parts_->builtin_jobs.push_back(std::make_unique<pipeline::jobs::JobDriver>(std::move(plan), metrics_));
 }
 
 pipeline::ConsumerJobConfig Runtime::job_config(const std::string& name) const {
@@ -204,21 +240,10 @@ void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
   parts_->metric_router = std::make_unique<sinks::MetricRouter>(
       *out.metrics, std::filesystem::path(config_.data_dir) / "spool", parts_->store.get(), policy, metrics_);
   parts_->metric_router->start();
-  const std::string topic = config_.topic_for(SourceKind::falcon);
-  if (config_.bus.kafka) {
-    // Its own group: a rebalance of the flows consumers never pauses the metrics, nor the reverse.
-    auto kc = kafka_config(*config_.bus.kafka);
-    kc.consumer_group += "-metrics";
-    parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_));
-  } else {
-    parts_->consumers.push_back(parts_->memory_bus->make_consumer(0, 1, {topic}));
-  }
-  const auto jc = job_config("metrics");
   auto* decoding = parts_->metric_decoding.get();
-  parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(
-      jc, *parts_->consumers.back(),
-      [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::MetricBatchBuilder>(*decoding); },
-      *parts_->metric_router, metrics_));
+  add_builtin_job("metrics", "-metrics", config_.topic_for(SourceKind::falcon), 1,
+                  [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::MetricBatchBuilder>(*decoding); },
+                  *parts_->metric_router);
 }
 
 void Runtime::start_logs(const pipeline::BatchSinkPolicy& policy) {
@@ -232,16 +257,7 @@ void Runtime::start_logs(const pipeline::BatchSinkPolicy& policy) {
   const std::string topic = config_.topic_for(SourceKind::log);
   const auto add_job = [&](const std::string& name, const std::string& group_suffix,
                            pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
-    if (config_.bus.kafka) {
-      // Its own group per destination: each acknowledges only what it stored.
-      auto kc = kafka_config(*config_.bus.kafka);
-      kc.consumer_group += group_suffix;
-      parts_->consumers.push_back(std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_));
-    } else {
-      parts_->consumers.push_back(parts_->memory_bus->make_consumer(0, 1, {topic}));
-    }
-    parts_->jobs.push_back(std::make_unique<pipeline::ConsumerJob>(job_config(name), *parts_->consumers.back(),
-                                                                   std::move(builders), target, metrics_));
+    add_builtin_job(name, group_suffix, topic, 1, std::move(builders), target);
   };
   if (logs.store) {
     sinks::ensure_logs_table(*parts_->store, logs.table, logs.ttl);
@@ -393,9 +409,10 @@ bool Runtime::stop() {
       clean = false;
     }
   }
-  for (auto& c : parts_->consumers) c->stop();
-  for (auto& t : parts_->consumer_threads) t.join();
-  parts_->consumer_threads.clear();
+  // Configured jobs drain (stored and committed) while the built-in pipelines drain the bus.
+  for (auto& job : parts_->builtin_jobs) job->begin_stop();
+  if (parts_->job_manager) clean = parts_->job_manager->stop(deadline) && clean;
+  for (auto& job : parts_->builtin_jobs) job->stop(deadline);
   if (parts_->template_store) parts_->template_store->stop();  // after the consumers: the last templates are saved
   if (parts_->sink) {
     const auto before = parts_->sink->pending();
@@ -415,6 +432,15 @@ bool Runtime::stop() {
   return clean;
 }
 
+nlohmann::json Runtime::jobs_status() const {
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const auto& job : parts_->builtin_jobs) jobs.push_back(job->status());
+  if (parts_->job_manager) {
+    for (auto& j : parts_->job_manager->list()) jobs.push_back(std::move(j));
+  }
+  return jobs;
+}
+
 nlohmann::json Runtime::status() const {
   nlohmann::json j;
   j["version"] = SLUICE_VERSION;
@@ -427,9 +453,7 @@ nlohmann::json Runtime::status() const {
   if (parts_->graphite) sources.push_back(parts_->graphite->status());
   if (parts_->log_inlet) sources.push_back(parts_->log_inlet->status());
   j["sources"] = std::move(sources);
-  nlohmann::json jobs = nlohmann::json::array();
-  for (const auto& job : parts_->jobs) jobs.push_back(job->status());
-  j["jobs"] = std::move(jobs);
+  j["jobs"] = jobs_status();
   nlohmann::json sinks = nlohmann::json::array();
   if (parts_->sink) sinks.push_back(parts_->sink->status());
   if (parts_->log_sink) sinks.push_back(parts_->log_sink->status());

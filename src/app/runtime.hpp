@@ -41,6 +41,10 @@ class Runtime {
   void start_outlet();
   void start_metrics(const pipeline::BatchSinkPolicy& policy);
   void start_logs(const pipeline::BatchSinkPolicy& policy);
+  void start_jobs();
+  void add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
+                       int processors, pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target);
+  nlohmann::json jobs_status() const;
   pipeline::ConsumerJobConfig job_config(const std::string& name) const;
   void start_inlet();
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "config/reader.hpp"
@@ -345,6 +346,16 @@ Config parse_config(const std::string& yaml_text) {
   }
   if (root.has("outlet")) c.outlet = read_outlet(root.child("outlet"), c.data_dir);
   else root.child("outlet");
+  {
+    std::set<std::string> names;
+    for (auto& j : root.list("jobs")) {
+      c.jobs.push_back(pipeline::jobs::read_job_spec(j));
+      if (!names.insert(c.jobs.back().name).second) {
+        j.error("name", fmt::format("job {} is defined twice; job names are unique", c.jobs.back().name));
+      }
+    }
+    if (!c.jobs.empty() && !c.outlet) root.error("jobs", "jobs run in the outlet: add an `outlet:` section with a store");
+  }
   root.finish();
   root.check();
   return c;

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/envelope.hpp"
+#include "pipeline/jobs/job_spec.hpp"
 #include "sinks/elasticsearch_config.hpp"
 #include "sinks/metric_router_config.hpp"
 #include "sources/files/etcd_discovery.hpp"
@@ -189,6 +190,8 @@ struct Config {
   std::optional<OutletConfig> outlet;
   // Exporter and interface names for enrichment (static entries, then SNMP); absent: no names.
   std::optional<transforms::metadata::MetadataConfig> metadata;
+  // Ingestion jobs of the config file (docs/jobs.md); more can come from etcd at run time.
+  std::vector<pipeline::jobs::JobSpec> jobs;
 
   // Kafka topic carrying a kind of envelope ("sluice-flows"; Open-Falcon and Graphite share "sluice-metrics").
   std::string topic_for(SourceKind kind) const;

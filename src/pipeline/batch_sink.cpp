@@ -115,6 +115,14 @@ void BatchSink::worker() {
 bool BatchSink::deliver(Job& job) {
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = policy_.retry_initial;
+  int attempts = 0;
+  const auto exhausted = [&](const std::string& reason) {
+    if (policy_.max_attempts <= 0 || ++attempts < policy_.max_attempts) return false;
+    spdlog::error("sink {}: giving up on a batch of {} rows for table {} after {} attempts: {}", name_,
+                  job.request.rows, job.request.table, attempts, reason);
+    if (policy_.on_exhausted) policy_.on_exhausted(reason);
+    return true;
+  };
   for (;;) {
     if (aborted_.load()) return false;
     try {
@@ -134,6 +142,7 @@ bool BatchSink::deliver(Job& job) {
                       name_, store_.describe(), job.request.rows, job.request.table, e.what(), policy_.dead_letter_dir);
         if (dead_letter(job.request, e.what())) return true;
       } else {
+        if (exhausted(e.what())) return false;
         spdlog::warn("sink {}: insert of {} rows into {} failed, retrying in {} ms: {}", name_, job.request.rows,
                      job.request.table, backoff.count(), e.what());
       }
@@ -144,6 +153,7 @@ bool BatchSink::deliver(Job& job) {
       backoff = std::min(policy_.retry_max, backoff * 2);
     } catch (const std::exception& e) {
       // Anything else is a bug or a transport surprise: keep the batch and retry, loudly.
+      if (exhausted(e.what())) return false;
       spdlog::error("sink {}: unexpected error inserting into {}: {}; retrying in {} ms", name_, job.request.table,
                     e.what(), backoff.count());
       retries_.inc();

@@ -27,6 +27,11 @@ struct BatchSinkPolicy {
   // The same bound in body bytes, so that memory stays bounded whatever the batch size; one batch
   // larger than this still goes through alone.
   std::uint64_t max_pending_bytes = 512ull << 20;
+  // Retryable failures of one batch before giving up on it: 0 retries forever. A batch given up on is
+  // never acknowledged (the bus replays it) and `on_exhausted` is told why, so that the owner can
+  // restart whatever feeds this sink (a job's processor) instead of retrying blindly.
+  int max_attempts = 0;
+  std::function<void(const std::string& reason)> on_exhausted;
 };
 
 // Where a consumer job hands its closed batches, in offset order: `on_done` runs once the batch is

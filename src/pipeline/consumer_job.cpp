@@ -96,6 +96,7 @@ void ConsumerJob::note_skipped(Partition& p, std::int64_t offset) {
 
 void ConsumerJob::on_message(const bus::Message& m) {
   messages_.inc();
+  consumed_.fetch_add(1, std::memory_order_relaxed);
   // Messages come in runs from one partition: remember the last one instead of a map lookup each.
   if (!last_partition_ || last_partition_->ref.partition != m.partition || last_partition_->ref.topic != m.topic) {
     auto it = partitions_.find(bus::PartitionRef{std::string(m.topic), m.partition});
@@ -153,7 +154,8 @@ void ConsumerJob::close_batch(Partition& p) {
     p.acks.acked(range.first, range.last);
     return;
   }
-  request.dedup_token = fmt::format("{}/{}/{}-{}", p.ref.topic, p.ref.partition, range.first, range.last);
+  request.dedup_token = fmt::format("{}{}/{}/{}-{}", config_.token_prefix, p.ref.topic, p.ref.partition, range.first,
+                                    range.last);
   {
     std::lock_guard lock(p.mutex);
     p.in_flight.insert(range);
@@ -230,7 +232,7 @@ void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
   // Give in-flight batches a chance to land so the next owner replays as little as possible.
   const auto deadline = std::chrono::steady_clock::now() + config_.revoke_timeout;
   for (auto& p : leaving) {
-    while (std::chrono::steady_clock::now() < deadline) {
+    while (std::chrono::steady_clock::now() < deadline && !abandoning_.load()) {
       {
         std::lock_guard lock(p->mutex);
         if (p->in_flight.empty()) break;
@@ -247,6 +249,16 @@ void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
   std::lock_guard lock(partitions_mutex_);
   last_partition_ = nullptr;
   for (const auto& ref : refs) partitions_.erase(ref);
+}
+
+std::int64_t ConsumerJob::lag() const {
+  std::int64_t total = -1;
+  std::lock_guard lock(partitions_mutex_);
+  for (const auto& [ref, p] : partitions_) {
+    const auto l = consumer_.lag(ref);
+    if (l >= 0) total = (total < 0 ? 0 : total) + l;
+  }
+  return total;
 }
 
 nlohmann::json ConsumerJob::status() const {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -28,6 +29,9 @@ struct ConsumerJobConfig {
   std::chrono::milliseconds max_delay{1000};
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds revoke_timeout{30'000};  // how long revocation waits for in-flight batches
+  // Prepended to the deduplication token, so that two jobs reading one topic into one table never
+  // take each other's batches for replays. Empty for the built-in pipelines (their tokens predate it).
+  std::string token_prefix;
 };
 
 struct OffsetRange {
@@ -57,6 +61,12 @@ class ConsumerJob final : public bus::ConsumerHandler {
   void on_idle() override;
 
   nlohmann::json status() const;
+  // Messages this instance consumed, and the sum of its partitions' lag (-1 when none is known).
+  std::uint64_t consumed() const { return consumed_.load(std::memory_order_relaxed); }
+  std::int64_t lag() const;
+  // Its sink gave up: revocation commits what was acknowledged and hands the rest over at once
+  // instead of waiting for batches that will never land. Thread-safe.
+  void abandon() { abandoning_.store(true); }
 
  private:
   struct Partition {
@@ -100,6 +110,8 @@ class ConsumerJob final : public bus::ConsumerHandler {
   Counter& unrecorded_boundaries_;
   Counter& skipped_offsets_;
   LogLimiter log_limiter_;
+  std::atomic<std::uint64_t> consumed_{0};
+  std::atomic<bool> abandoning_{false};
 };
 
 }  // namespace sluice::pipeline
