@@ -296,7 +296,9 @@ int jobs_command(const std::string& action, const std::string& address, const st
     std::fprintf(stderr,
                  "sluice jobs: no sluice instance answers on %s (%s); start one, or point --admin (or "
                  "SLUICE_ADMIN_LISTEN) at its admin address\n",
-                 address.c_str(), httplib::to_string(res.error()).c_str());
+                 address.c_str(),
+                 res.error() == httplib::Error::Connection ? "connection refused or timed out"
+                                                           : httplib::to_string(res.error()).c_str());
     return kJobsUnreachable;
   }
   if (action == "validate" && (res->status == 200 || res->status == 422)) {
