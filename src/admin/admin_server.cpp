@@ -55,9 +55,14 @@ ListenAddress parse_listen(const std::string& listen) {
   return out;
 }
 
+// Job definitions and their errors quote what users wrote, which need not be UTF-8.
+std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void json_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
-  res.set_content(nlohmann::json{{"error", message}}.dump(), kJson);
+  res.set_content(dump(nlohmann::json{{"error", message}}), kJson);
 }
 
 void text_error(httplib::Response& res, int status, const std::string& message) {
@@ -67,10 +72,12 @@ void text_error(httplib::Response& res, int status, const std::string& message) 
 
 std::string_view endpoint_label(const std::string& path) {
   static constexpr std::string_view kKnown[] = {"/metrics",       "/api/v0/healthcheck", "/api/v0/version",
-                                                "/api/v0/status", "/api/v0/query",       "/api/v0/flows"};
+                                                "/api/v0/status", "/api/v0/query",       "/api/v0/flows",
+                                                "/api/v0/jobs",   "/api/v0/jobs/validate", "/api/v0/cluster"};
   for (auto known : kKnown) {
     if (path == known) return known;
   }
+  if (path.rfind("/api/v0/jobs/", 0) == 0) return "/api/v0/jobs/<name>";
   return "other";  // keeps label cardinality bounded whatever clients ask for
 }
 
@@ -114,6 +121,12 @@ void AdminServer::routes() {
   s.Get("/api/v0/query", [this](const httplib::Request& req, httplib::Response& res) { handle_query(req, res); });
   s.Post("/api/v0/query", [this](const httplib::Request& req, httplib::Response& res) { handle_query(req, res); });
   s.Get("/api/v0/flows", [this](const httplib::Request& req, httplib::Response& res) { handle_flows(req, res); });
+  s.Get("/api/v0/jobs", [this](const httplib::Request& req, httplib::Response& res) { handle_jobs(req, res); });
+  s.Post("/api/v0/jobs/validate",
+         [this](const httplib::Request& req, httplib::Response& res) { handle_validate_job(req, res); });
+  s.Get(R"(/api/v0/jobs/([^/]+))",
+        [this](const httplib::Request& req, httplib::Response& res) { handle_job(req, res); });
+  s.Get("/api/v0/cluster", [this](const httplib::Request& req, httplib::Response& res) { handle_cluster(req, res); });
 
   // Runs for every status >= 400; handlers that already wrote a body keep it.
   s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
@@ -299,6 +312,35 @@ void AdminServer::handle_flows(const httplib::Request& req, httplib::Response& r
         std::lock_guard lock(streams_mutex_);
         streams_.erase(sub);
       });
+}
+
+void AdminServer::handle_jobs(const httplib::Request&, httplib::Response& res) {
+  if (!deps_.jobs) return json_error(res, 503, "jobs unavailable: this process runs no ingestion jobs");
+  res.set_content(dump(deps_.jobs()), kJson);
+}
+
+void AdminServer::handle_job(const httplib::Request& req, httplib::Response& res) {
+  if (!deps_.job) return json_error(res, 503, "jobs unavailable: this process runs no ingestion jobs");
+  const std::string name = req.matches[1];
+  auto job = deps_.job(name);
+  if (!job) return json_error(res, 404, fmt::format("no job named \"{}\" (GET /api/v0/jobs lists them)", name));
+  res.set_content(dump(*job), kJson);
+}
+
+void AdminServer::handle_validate_job(const httplib::Request& req, httplib::Response& res) {
+  if (!deps_.validate_job) return json_error(res, 503, "job validation unavailable in this process");
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return json_error(res, 400, "missing job definition: send it (YAML or JSON) as the POST body");
+  }
+  const auto answer = deps_.validate_job(req.body);
+  const auto ok = answer.find("ok");  // end() for anything but an object
+  res.status = ok != answer.end() && ok->is_boolean() && ok->get<bool>() ? 200 : 422;
+  res.set_content(dump(answer), kJson);
+}
+
+void AdminServer::handle_cluster(const httplib::Request&, httplib::Response& res) {
+  if (!deps_.cluster) return json_error(res, 503, "cluster view unavailable: coordination (etcd) is not configured");
+  res.set_content(dump(deps_.cluster()), kJson);
 }
 
 }  // namespace sluice::admin

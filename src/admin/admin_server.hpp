@@ -1,4 +1,4 @@
-// AdminServer: the admin HTTP API (metrics, health, version, status, SQL query, live flow tail).
+// AdminServer: the admin HTTP API (metrics, health, version, status, SQL query, live flow tail, jobs, cluster).
 #pragma once
 
 #include <atomic>
@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -31,7 +32,8 @@ struct AdminConfig {
 };
 
 // What the server shows; any callback may be empty (the endpoint then answers 503).
-// Callbacks run on the server's worker threads and must be thread-safe.
+// Callbacks run on the server's worker threads and must be thread-safe. The members added later carry
+// `{}` so that positional initialisations written before them stay warning-free.
 struct AdminDeps {
   MetricsRegistry& metrics;
   std::function<nlohmann::json()> status;
@@ -39,6 +41,15 @@ struct AdminDeps {
   std::function<sinks::QueryResult(std::string_view sql, std::string_view format)> query;
   FlowTail* flows = nullptr;  // not owned; must outlive the server
   std::function<bool()> healthy;
+  // GET /api/v0/jobs: a JSON array, one element per job.
+  std::function<nlohmann::json()> jobs{};
+  // GET /api/v0/jobs/<name>: nullopt for an unknown job (answered 404).
+  std::function<std::optional<nlohmann::json>(std::string_view name)> job{};
+  // POST /api/v0/jobs/validate: `body` is a job definition (YAML or JSON); the answer goes back as
+  // is, with 200 when it holds "ok": true and 422 otherwise.
+  std::function<nlohmann::json(std::string_view body)> validate_job{};
+  // GET /api/v0/cluster.
+  std::function<nlohmann::json()> cluster{};
 };
 
 class AdminServer {
@@ -67,6 +78,10 @@ class AdminServer {
   void handle_status(const httplib::Request& req, httplib::Response& res);
   void handle_query(const httplib::Request& req, httplib::Response& res);
   void handle_flows(const httplib::Request& req, httplib::Response& res);
+  void handle_jobs(const httplib::Request& req, httplib::Response& res);
+  void handle_job(const httplib::Request& req, httplib::Response& res);
+  void handle_validate_job(const httplib::Request& req, httplib::Response& res);
+  void handle_cluster(const httplib::Request& req, httplib::Response& res);
   void count_request(const httplib::Request& req, const httplib::Response& res);
 
   AdminConfig config_;
