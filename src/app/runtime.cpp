@@ -10,6 +10,8 @@
 #include "admin/admin_server.hpp"
 #include "app/log_pipeline.hpp"
 #include "admin/flow_tail.hpp"
+#include "coord/job_watcher.hpp"
+#include "coord/registration.hpp"
 #include "bus/kafka_bus.hpp"
 #include "bus/memory_bus.hpp"
 #include "pipeline/batch_sink.hpp"
@@ -60,6 +62,8 @@ struct Runtime::Parts {
   // The built-in pipelines, run by the same drivers as configured jobs; started last, stopped first.
   std::vector<std::unique_ptr<pipeline::jobs::JobDriver>> builtin_jobs;
   std::unique_ptr<pipeline::jobs::JobManager> job_manager;
+  std::unique_ptr<coord::JobWatcher> job_watcher;
+  std::unique_ptr<coord::InstanceRegistration> registration;
   std::unique_ptr<pipeline::MetricDecoding> metric_decoding;
   std::unique_ptr<sinks::MetricRouter> metric_router;
   std::unique_ptr<LogOutlet> log_outlet;
@@ -188,6 +192,43 @@ void Runtime::start_jobs() {
   parts_->job_manager = std::make_unique<pipeline::jobs::JobManager>(std::move(env), metrics_);
   parts_->job_manager->set_config_jobs(config_.jobs);
   parts_->job_manager->start();
+}
+
+void Runtime::start_coordination() {
+  const auto& c = *config_.coordination;
+  if (c.register_instance) {
+    // The bound port, in case the configured one was 0.
+    auto listen = config_.admin_listen;
+    if (const auto colon = listen.rfind(':'); colon != std::string::npos) {
+      listen = listen.substr(0, colon + 1) + std::to_string(parts_->admin->port());
+    }
+    parts_->registration =
+        std::make_unique<coord::InstanceRegistration>(coord::registration_config(c, listen), c.etcd, metrics_);
+    parts_->registration->set_jobs(running_job_names());
+    parts_->registration->start();
+  }
+  if (c.watch_jobs && parts_->job_manager) {
+    auto* manager = parts_->job_manager.get();
+    parts_->job_watcher = std::make_unique<coord::JobWatcher>(
+        coord::job_watcher_config(c), c.etcd, metrics_,
+        [manager](const coord::JobDefinitions& definitions) { manager->set_etcd_jobs(definitions); });
+    parts_->job_watcher->start();
+  }
+  if (parts_->job_manager && parts_->registration) {
+    auto* registration = parts_->registration.get();
+    parts_->job_manager->on_change([this, registration](std::vector<std::string>) {
+      registration->set_jobs(running_job_names());
+    });
+  }
+}
+
+std::vector<std::string> Runtime::running_job_names() const {
+  std::vector<std::string> names;
+  for (const auto& job : parts_->builtin_jobs) names.push_back(job->name());
+  if (parts_->job_manager) {
+    for (auto& n : parts_->job_manager->names()) names.push_back(std::move(n));
+  }
+  return names;
 }
 
 void Runtime::add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
@@ -380,11 +421,32 @@ void Runtime::start() {
     if (!parts_->store) throw sinks::StoreError("this instance has no store (it is an inlet)", true);
     return parts_->store->query(sql, format);
   };
+  deps.jobs = [this] { return jobs_status(); };
+  deps.job = [this](std::string_view name) -> std::optional<nlohmann::json> {
+    for (auto& j : jobs_status()) {
+      if (j.value("name", "") == name) return j;
+    }
+    return std::nullopt;
+  };
+  deps.validate_job = [this](std::string_view body) -> nlohmann::json {
+    if (!parts_->job_manager) {
+      return {{"ok", false}, {"errors", {"this instance runs no jobs (it is an inlet); ask an outlet or `sluice run`"}}};
+    }
+    return parts_->job_manager->validate(body);
+  };
+  deps.cluster = [this]() -> nlohmann::json {
+    if (!parts_->registration) {
+      return {{"self", nullptr}, {"instances", nlohmann::json::array()},
+              {"error", "this instance does not register itself: configure coordination.etcd"}};
+    }
+    return parts_->registration->cluster();
+  };
   parts_->admin = std::make_unique<admin::AdminServer>(admin::AdminConfig{config_.admin_listen}, std::move(deps));
   parts_->admin->start();
 
   if (with_outlet) start_outlet();
   if (with_inlet) start_inlet();
+  if (config_.coordination) start_coordination();
   parts_->started.store(true);
   spdlog::info("sluice {} started: admin on {}", SLUICE_VERSION, config_.admin_listen);
 }
@@ -410,6 +472,8 @@ bool Runtime::stop() {
     }
   }
   // Configured jobs drain (stored and committed) while the built-in pipelines drain the bus.
+  // No new job definitions while draining.
+  if (parts_->job_watcher) parts_->job_watcher->stop();
   for (auto& job : parts_->builtin_jobs) job->begin_stop();
   if (parts_->job_manager) clean = parts_->job_manager->stop(deadline) && clean;
   for (auto& job : parts_->builtin_jobs) job->stop(deadline);
@@ -427,6 +491,8 @@ bool Runtime::stop() {
   }
   if (parts_->elasticsearch) parts_->elasticsearch->stop(deadline);
   if (parts_->metadata) parts_->metadata->stop();  // after the decoders: saves the name cache
+  // Last: the entry disappears once this instance has handed everything over.
+  if (parts_->registration) parts_->registration->stop();
   if (parts_->admin) parts_->admin->stop();
   spdlog::info("shutdown complete{}", clean ? "" : " (some data stays on the bus for the next start)");
   return clean;
@@ -461,6 +527,8 @@ nlohmann::json Runtime::status() const {
   j["sinks"] = std::move(sinks);
   if (parts_->metric_router) j["destinations"] = parts_->metric_router->status();
   if (parts_->metadata) j["metadata"] = parts_->metadata->status();
+  if (parts_->registration) j["registration"] = parts_->registration->status();
+  if (parts_->job_watcher) j["job_watcher"] = parts_->job_watcher->status();
   if (parts_->memory_bus) j["bus"] = {{"kind", "memory"}, {"queued_bytes", parts_->memory_bus->queued_bytes()}};
   else if (config_.bus.kafka) j["bus"] = {{"kind", "kafka"}, {"brokers", config_.bus.kafka->brokers}};
   return j;

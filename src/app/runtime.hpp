@@ -42,6 +42,8 @@ class Runtime {
   void start_metrics(const pipeline::BatchSinkPolicy& policy);
   void start_logs(const pipeline::BatchSinkPolicy& policy);
   void start_jobs();
+  void start_coordination();
+  std::vector<std::string> running_job_names() const;
   void add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
                        int processors, pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target);
   nlohmann::json jobs_status() const;

@@ -356,6 +356,7 @@ Config parse_config(const std::string& yaml_text) {
     }
     if (!c.jobs.empty() && !c.outlet) root.error("jobs", "jobs run in the outlet: add an `outlet:` section with a store");
   }
+  c.coordination = coord::read_coordination_config(root);
   root.finish();
   root.check();
   return c;

@@ -10,6 +10,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "coord/coordination_config.hpp"
 #include "core/envelope.hpp"
 #include "pipeline/jobs/job_spec.hpp"
 #include "sinks/elasticsearch_config.hpp"
@@ -192,6 +193,8 @@ struct Config {
   std::optional<transforms::metadata::MetadataConfig> metadata;
   // Ingestion jobs of the config file (docs/jobs.md); more can come from etcd at run time.
   std::vector<pipeline::jobs::JobSpec> jobs;
+  // etcd: instance registration and job definitions (docs/cluster.md); absent: neither.
+  std::optional<coord::CoordinationConfig> coordination;
 
   // Kafka topic carrying a kind of envelope ("sluice-flows"; Open-Falcon and Graphite share "sluice-metrics").
   std::string topic_for(SourceKind kind) const;
