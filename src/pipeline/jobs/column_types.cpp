@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -215,38 +216,48 @@ std::optional<Instant> from_nanoseconds(__int128 ns) {
 }
 
 std::optional<Instant> parse_time_number(std::string_view text, TimeUnit unit) {
+  // Exact decimal arithmetic: the digits, and where the point falls once an exponent moved it.
   std::size_t i = 0;
   bool negative = false;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
-  __int128 whole = 0;
-  std::size_t int_digits = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++int_digits) {
-    if (int_digits > 30) return std::nullopt;
-    whole = whole * 10 + (text[i] - '0');
-  }
-  // Fraction digits, kept as a numerator over 10^frac_digits (at most 18 are used).
-  __int128 frac = 0, frac_scale = 1;
-  std::size_t frac_digits = 0;
-  if (i < text.size() && text[i] == '.') {
-    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++frac_digits) {
-      if (frac_digits < 18) {
-        frac = frac * 10 + (text[i] - '0');
-        frac_scale *= 10;
+  char digits[40];
+  std::size_t n = 0, point = 0;
+  bool seen_point = false, any = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c >= '0' && c <= '9') {
+      any = true;
+      if (n == 0 && c == '0' && !seen_point) continue;  // leading zeros say nothing
+      if (n < sizeof(digits)) {
+        digits[n++] = c;
+        if (!seen_point) ++point;
+      } else if (!seen_point) {
+        return std::nullopt;  // more integer digits than any time has
       }
+    } else if (c == '.' && !seen_point) {
+      seen_point = true;
+    } else {
+      break;
     }
   }
-  if (int_digits + frac_digits == 0) return std::nullopt;
-  if (i != text.size()) {
-    // An exponent ("1.7e9"): a double is as exact as such input ever is.
+  if (!any) return std::nullopt;
+  std::int64_t exponent = 0;
+  if (i < text.size()) {
     if (text[i] != 'e' && text[i] != 'E') return std::nullopt;
-    auto d = parse_double(text);
-    if (!d || !std::isfinite(*d) || std::fabs(*d) >= 1e30) return std::nullopt;
-    const double mag = std::trunc(std::fabs(*d));
-    whole = static_cast<__int128>(mag);
-    const double f = std::fabs(*d) - mag;
-    frac_scale = 1'000'000'000;
-    frac = static_cast<__int128>(std::llround(f * 1e9));
-    negative = *d < 0;
+    ++i;
+    if (i < text.size() && text[i] == '+') ++i;
+    auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), exponent);
+    if (ec != std::errc() || p != text.data() + text.size() || exponent > 30 || exponent < -30) return std::nullopt;
+  }
+  const std::int64_t dot = static_cast<std::int64_t>(point) + exponent;
+  __int128 whole = 0, frac = 0, frac_scale = 1;
+  for (std::int64_t k = 0; k < std::max<std::int64_t>(dot, 0); ++k) {
+    whole = whole * 10 + (k < static_cast<std::int64_t>(n) ? digits[k] - '0' : 0);
+  }
+  if (whole > static_cast<__int128>(1e30)) return std::nullopt;
+  for (std::int64_t k = dot; k < static_cast<std::int64_t>(n) && frac_scale < static_cast<__int128>(1e18); ++k) {
+    frac = frac * 10 + (k >= 0 ? digits[k] - '0' : 0);
+    frac_scale *= 10;
   }
   __int128 unit_ns = 1'000'000'000;
   if (unit == TimeUnit::milliseconds) {
@@ -258,7 +269,7 @@ std::optional<Instant> parse_time_number(std::string_view text, TimeUnit unit) {
   } else if (whole >= static_cast<__int128>(100'000'000'000)) {
     unit_ns = 1'000'000;
   }
-  __int128 ns = whole * unit_ns + frac * unit_ns / frac_scale;
+  const __int128 ns = whole * unit_ns + frac * unit_ns / frac_scale;
   return from_nanoseconds(negative ? -ns : ns);
 }
 
