@@ -154,10 +154,19 @@ class Writer final : public MappedRowWriter {
   std::optional<RowRejection> append(const transforms::LogEvent& record, const MessageMeta& meta) override {
     std::fill(slots_.begin(), slots_.end(), nullptr);
     if (!m_->groups_.empty()) {
-      for (std::size_t i = 0; i < record.field_count(); ++i) {
+      const std::size_t n = record.field_count();
+      if (seen_.size() < n) seen_.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
         const LogField& f = record.field(i);
-        auto it = m_->groups_.find(f.name);
-        if (it != m_->groups_.end() && !slots_[it->second]) slots_[it->second] = &f;
+        // Records of one topic mostly repeat their field order: a name equal to the one last seen at
+        // this position has the same slot, which is cheaper to check than to hash.
+        SeenName& seen = seen_[i];
+        if (seen.name != f.name) {
+          auto it = m_->groups_.find(f.name);
+          seen.name.assign(f.name);
+          seen.slot = it == m_->groups_.end() ? kNoSlot : it->second;
+        }
+        if (seen.slot != kNoSlot && !slots_[seen.slot]) slots_[seen.slot] = &f;
       }
     }
     const auto& cols = m_->columns_;
@@ -539,6 +548,12 @@ class Writer final : public MappedRowWriter {
   std::vector<ColumnBuffers> buffers_;
   std::vector<Mark> marks_;
   std::vector<const LogField*> slots_;
+  static constexpr std::uint32_t kNoSlot = UINT32_MAX;
+  struct SeenName {
+    std::string name;
+    std::uint32_t slot = kNoSlot;
+  };
+  std::vector<SeenName> seen_;  // by field position: the name last seen there and its slot
   std::uint64_t rows_ = 0;
   simdjson::dom::parser parser_;
   std::string padded_;
