@@ -390,6 +390,31 @@ TEST(ColumnMapping, ARejectedRowLeavesNothingBehind) {
   EXPECT_EQ(w->rows(), 0u);
 }
 
+TEST(ColumnMapping, FieldsAreFoundWhateverTheirOrderFromRecordToRecord) {
+  MappingSpec spec = spec_of({{"a", "UInt8", "", std::nullopt, false}, {"b", "String", "", std::nullopt, false}});
+  auto w = compile_mapping(spec, ClickHouseDialect::modern)->make_writer();
+  LogEvent e;
+  e.set("a", "1");
+  e.set("b", "x");
+  ASSERT_FALSE(w->append(e, {}));
+  e.clear();
+  e.set("b", "y");
+  e.set("other", "z");
+  e.set("a", "2");
+  ASSERT_FALSE(w->append(e, {}));
+  e.clear();
+  e.set("other", "z");
+  ASSERT_FALSE(w->append(e, {}));
+  std::string expected;
+  put_varint(expected, 2);
+  put_varint(expected, 3);
+  put_native_column_header(expected, "a", "UInt8");
+  expected += le<std::uint8_t>(1) + le<std::uint8_t>(2) + le<std::uint8_t>(0);
+  put_native_column_header(expected, "b", "String");
+  expected += str("x") + str("y") + str("");
+  EXPECT_EQ(w->take().body, expected);
+}
+
 TEST(ColumnMapping, RejectionShowsAtMostAHundredBytesOfTheValue) {
   const std::string long_value(300, '7');
   EXPECT_EQ(Column("UInt8")(long_value),
