@@ -183,6 +183,17 @@ void check_existing_tables(sinks::Store& store) {
   store.insert(writer->take());
   EXPECT_EQ(store.query("SELECT toUnixTimestamp(ts), host, bytes, note FROM sluice.compatible").data,
             "1704164645\th\t42\tnone\n");
+
+  // A fresh table without order_by (ORDER BY tuple()) and with a partition key.
+  auto fresh = checked_mapping(true);
+  fresh.table = "fresh";
+  fresh.partition_by = "toYYYYMM(ts)";
+  ensure_mapped_table(store, fresh);
+  ensure_mapped_table(store, fresh);  // a second start finds it as it made it
+  writer = compile_mapping(fresh, store.dialect())->make_writer();
+  ASSERT_FALSE(writer->append(e, {}));
+  store.insert(writer->take());
+  EXPECT_EQ(store.query("SELECT toUnixTimestamp(ts), host, bytes FROM sluice.fresh").data, "1704164645\th\t42\n");
 }
 
 TEST(MappedTable, ChdbColumnCheckNamesEveryDifferenceAndAcceptsACompatibleTable) {
