@@ -216,6 +216,24 @@ std::optional<Instant> from_nanoseconds(__int128 ns) {
 }
 
 std::optional<Instant> parse_time_number(std::string_view text, TimeUnit unit) {
+  // The common case, a plain non-negative integer of up to 18 digits, without wide arithmetic.
+  if (!text.empty() && text.size() <= 18) {
+    std::int64_t v = 0;
+    std::size_t k = 0;
+    for (; k < text.size() && text[k] >= '0' && text[k] <= '9'; ++k) v = v * 10 + (text[k] - '0');
+    if (k == text.size()) {
+      std::int64_t per_second = 1;
+      if (unit == TimeUnit::milliseconds || (v >= 100'000'000'000 && v < 100'000'000'000'000)) {
+        per_second = 1'000;
+      } else if (v >= 100'000'000'000'000 && v < 100'000'000'000'000'000) {
+        per_second = 1'000'000;
+      } else if (v >= 100'000'000'000'000'000) {
+        per_second = 1'000'000'000;
+      }
+      const std::int64_t rest = v % per_second;
+      return Instant{v / per_second, static_cast<std::int32_t>(rest * (1'000'000'000 / per_second))};
+    }
+  }
   // Exact decimal arithmetic: the digits, and where the point falls once an exponent moved it.
   std::size_t i = 0;
   bool negative = false;

@@ -80,6 +80,7 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
                                    ": only one column can take every other field (from: \"*\")");
         }
         has_rest = true;
+        has_rest_ = true;
         m.source = FieldSource::rest;
       } else if (m.from == "_topic") {
         m.source = FieldSource::topic;
@@ -111,6 +112,7 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
 
   MappingSpec spec_;
   ClickHouseDialect dialect_;
+  bool has_rest_ = false;
   std::vector<MappedColumn> columns_;
   std::unordered_map<std::string_view, std::uint32_t> groups_;       // field name → slot
   std::unordered_map<std::string_view, std::uint32_t> mapped_meta_;  // `_topic`... used by a column
@@ -153,7 +155,7 @@ class Writer final : public MappedRowWriter {
 
   std::optional<RowRejection> append(const transforms::LogEvent& record, const MessageMeta& meta) override {
     std::fill(slots_.begin(), slots_.end(), nullptr);
-    if (!m_->groups_.empty()) {
+    if (!m_->groups_.empty() || m_->has_rest_) {
       const std::size_t n = record.field_count();
       if (seen_.size() < n) seen_.resize(n);
       for (std::size_t i = 0; i < n; ++i) {
@@ -165,6 +167,7 @@ class Writer final : public MappedRowWriter {
           auto it = m_->groups_.find(f.name);
           seen.name.assign(f.name);
           seen.slot = it == m_->groups_.end() ? kNoSlot : it->second;
+          seen.taken = seen.slot != kNoSlot || m_->mapped_meta_.contains(f.name);
         }
         if (seen.slot != kNoSlot && !slots_[seen.slot]) slots_[seen.slot] = &f;
       }
@@ -535,7 +538,7 @@ class Writer final : public MappedRowWriter {
     std::uint64_t n = 0;
     for (std::size_t i = 0; i < record.field_count(); ++i) {
       const LogField& f = record.field(i);
-      if (m_->groups_.contains(f.name) || m_->mapped_meta_.contains(f.name)) continue;
+      if (seen_[i].taken) continue;  // append() looked every name up already
       put_string(b.data, f.name);
       put_string(b.values, f.value);
       ++n;
@@ -552,6 +555,7 @@ class Writer final : public MappedRowWriter {
   struct SeenName {
     std::string name;
     std::uint32_t slot = kNoSlot;
+    bool taken = false;  // by a column other than `from: "*"`
   };
   std::vector<SeenName> seen_;  // by field position: the name last seen there and its slot
   std::uint64_t rows_ = 0;
