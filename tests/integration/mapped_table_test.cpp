@@ -188,6 +188,17 @@ void check_existing_tables(sinks::Store& store) {
   auto fresh = checked_mapping(true);
   fresh.table = "fresh";
   fresh.partition_by = "toYYYYMM(ts)";
+  fresh.ttl = "ts + INTERVAL 100 YEAR";
+  if (store.dialect() == ClickHouseDialect::legacy) {
+    try {
+      ensure_mapped_table(store, fresh);
+      ADD_FAILURE() << "a TTL was accepted by ClickHouse 18.16";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), "table sluice.fresh: mapping.ttl needs ClickHouse 19.6 or later; " +
+                                           store.describe() + " is older (remove ttl, or create the table yourself)");
+    }
+    fresh.ttl.clear();
+  }
   ensure_mapped_table(store, fresh);
   ensure_mapped_table(store, fresh);  // a second start finds it as it made it
   writer = compile_mapping(fresh, store.dialect())->make_writer();

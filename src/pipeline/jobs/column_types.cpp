@@ -12,6 +12,9 @@
 namespace sluice::pipeline::jobs {
 namespace {
 
+using field_text::Instant;
+using field_text::TimeUnit;
+
 struct SimpleType {
   std::string_view name;
   ValueKind kind;
@@ -346,6 +349,8 @@ bool same_column_type(std::string_view table_type, std::string_view mapping_type
   return *a == *b;
 }
 
+namespace field_text {
+
 std::optional<__int128> parse_integral(std::string_view text) {
   std::size_t i = 0;
   bool negative = false;
@@ -447,5 +452,7 @@ std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view text) {
   std::memcpy(out.data() + 12, &a.s_addr, 4);
   return out;
 }
+
+}  // namespace field_text
 
 }  // namespace sluice::pipeline::jobs

@@ -16,6 +16,7 @@
 namespace sluice::pipeline::jobs {
 namespace {
 
+using namespace field_text;
 using transforms::FieldType;
 using transforms::LogField;
 
