@@ -305,6 +305,7 @@ TEST(ColumnMapping, MissingFieldsTakeTheDefaultOrZeroUnlessRequired) {
   Column req("UInt64", ClickHouseDialect::modern, std::nullopt, true);
   EXPECT_EQ(req.missing(), "rejected: column v (UInt64): field 'v' is missing and the column is required");
   EXPECT_EQ(req("", FieldType::null), "rejected: column v (UInt64): field 'v' is null and the column is required");
+  EXPECT_EQ(req(""), "rejected: column v (UInt64): field 'v' is empty and the column is required");
   EXPECT_EQ(req("5"), le<std::uint64_t>(5));
 }
 

@@ -309,7 +309,7 @@ class Writer final : public MappedRowWriter {
     }
     if (c.required) {
       return "column " + c.name + " (" + c.type_name + "): field '" + c.from + "' is " +
-             (present ? "null" : "missing") + " and the column is required";
+             (!present ? "missing" : type == FieldType::null ? "null" : "empty") + " and the column is required";
     }
     write_zero(c, b);
     return std::nullopt;
