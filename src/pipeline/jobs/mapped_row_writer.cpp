@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/native_block.hpp"
 #include "pipeline/jobs/column_mapping.hpp"
@@ -32,7 +33,7 @@ struct MappedColumn {
   std::string from;
   std::optional<std::string> default_value;
   bool required = false;
-  std::string type_name;  // as the mapping wrote it, canonical, for rejection reasons
+  std::string type_name;  // ClickHouse's spelling of the mapping's type, for rejection reasons
 };
 
 bool is_array(ValueKind k) {
@@ -104,7 +105,7 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
       }
     }
     for (const auto& m : columns_) {
-      if (m.source != FieldSource::field && m.source != FieldSource::rest) mapped_meta_.emplace(m.from, 0);
+      if (m.source != FieldSource::field && m.source != FieldSource::rest) mapped_meta_.emplace(m.from);
     }
   }
 
@@ -116,7 +117,7 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
   bool has_rest_ = false;
   std::vector<MappedColumn> columns_;
   std::unordered_map<std::string_view, std::uint32_t> groups_;       // field name → slot
-  std::unordered_map<std::string_view, std::uint32_t> mapped_meta_;  // `_topic`... used by a column
+  std::unordered_set<std::string_view> mapped_meta_;                 // `_topic`... used by a column
 };
 
 // A column's buffers in Native layout. Maps keep keys in `data` and values in `values`.
@@ -134,15 +135,9 @@ struct Mark {
 
 template <typename T>
 void put(ByteBuffer& b, T v) {
-  std::memcpy(b.tail(sizeof(T)), &v, sizeof(T));
-  b.commit(sizeof(T));
+  put_native_fixed(b, v);
 }
-void put_string(ByteBuffer& b, std::string_view s) {
-  std::uint8_t* start = b.tail(s.size() + 10);
-  std::uint8_t* p = write_varint(start, s.size());
-  if (!s.empty()) std::memcpy(p, s.data(), s.size());
-  b.commit(static_cast<std::size_t>(p - start) + s.size());
-}
+void put_string(ByteBuffer& b, std::string_view s) { put_native_string(b, s); }
 
 // Why a value did not convert; nullptr when it did.
 using Problem = const char*;
