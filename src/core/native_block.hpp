@@ -63,6 +63,19 @@ inline std::uint8_t* write_varint(std::uint8_t* p, std::uint64_t v) {
   return p;
 }
 
+// One fixed-width value / one String value (varint length, bytes) appended to a Native column buffer.
+template <typename T>
+void put_native_fixed(ByteBuffer& out, T v) {
+  std::memcpy(out.tail(sizeof(T)), &v, sizeof(T));  // x86-64 is little-endian, like Native
+  out.commit(sizeof(T));
+}
+inline void put_native_string(ByteBuffer& out, std::string_view s) {
+  std::uint8_t* start = out.tail(s.size() + 10);
+  std::uint8_t* p = write_varint(start, s.size());
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  out.commit(static_cast<std::size_t>(p - start) + s.size());
+}
+
 // One column of a block, its values appended in ClickHouse's Native layout (little-endian fixed
 // width, varint-prefixed strings, raw bytes for FixedString/IPv6). Arrays keep their offsets apart.
 class NativeColumn {
@@ -71,15 +84,10 @@ class NativeColumn {
 
   template <typename T>
   void put(T v) {
-    std::memcpy(data_.tail(sizeof(T)), &v, sizeof(T));  // x86-64 is little-endian, like Native
-    data_.commit(sizeof(T));
+    put_native_fixed(data_, v);
   }
   void put_bytes(const void* p, std::size_t n) { data_.append(p, n); }
-  void put_string(std::string_view s) {
-    std::uint8_t* p = write_varint(data_.tail(s.size() + 10), s.size());
-    if (!s.empty()) std::memcpy(p, s.data(), s.size());
-    data_.commit(static_cast<std::size_t>(p - (data_.data() + data_.size())) + s.size());
-  }
+  void put_string(std::string_view s) { put_native_string(data_, s); }
   // Arrays: push the elements with put(), then close the row.
   void close_array_row(std::size_t elements) {
     array_total_ += elements;

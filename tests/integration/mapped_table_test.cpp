@@ -1,0 +1,227 @@
+// Job tables on real stores (embedded chDB, the ClickHouse 18.16 server): a mapping creates its table,
+// the writer's Native block goes in through Store::insert and reads back with exact values for every
+// type; the column check names a wrong type and a missing column and accepts a compatible table.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/metrics.hpp"
+#include "fixtures/clickhouse_server.hpp"
+#include "fixtures/process.hpp"
+#include "pipeline/jobs/column_mapping.hpp"
+#include "sinks/chdb_store.hpp"
+#include "sinks/clickhouse_http_store.hpp"
+
+namespace sluice::pipeline::jobs {
+namespace {
+
+using transforms::FieldType;
+using transforms::LogEvent;
+
+ColumnSpec col(std::string name, std::string type, std::string from = "") {
+  return {std::move(name), std::move(type), std::move(from), std::nullopt, false};
+}
+
+MappingSpec every_type() {
+  MappingSpec m;
+  m.table = "events";
+  m.order_by = {"off"};
+  m.columns = {
+      col("off", "UInt64", "_offset"),
+      col("topic", "LowCardinality(String)", "_topic"),
+      col("ts", "DateTime64(3)", "time"),
+      col("dt", "DateTime", "time"),
+      col("day", "Date", "time"),
+      col("host", "LowCardinality(String)"),
+      col("bytes", "UInt64"),
+      col("delta", "Int32"),
+      col("ratio", "Float64"),
+      col("f32", "Float32"),
+      col("ok", "Bool"),
+      col("small", "UInt8"),
+      col("code", "FixedString(3)"),
+      col("id", "UUID"),
+      col("src", "IPv4"),
+      col("dst", "IPv6"),
+      col("tags", "Array(String)"),
+      col("ns", "Array(Int64)"),
+      col("xs", "Array(Float64)"),
+      col("attrs", "Map(String, String)"),
+      col("maybe", "Nullable(Int64)"),
+      col("rest", "Map(String, String)", "*"),
+  };
+  m.columns[6].default_value = "7";  // bytes
+  return m;
+}
+
+// Two rows: one with every field, one with only its time and host (defaults, zeros, NULL).
+void insert_two_rows(sinks::Store& store, const MappingSpec& mapping) {
+  ensure_mapped_table(store, mapping);
+  auto writer = compile_mapping(mapping, store.dialect())->make_writer();
+  LogEvent e;
+  e.set("time", "2024-01-02T03:04:05.123Z");
+  e.set("host", "web-1");
+  e.set("bytes", "18446744073709551615", FieldType::number);
+  e.set("delta", "-2147483648", FieldType::number);
+  e.set("ratio", "0.125", FieldType::number);
+  e.set("f32", "2.5", FieldType::number);
+  e.set("ok", "true", FieldType::boolean);
+  e.set("small", "255", FieldType::number);
+  e.set("code", "ab");
+  e.set("id", "61f0c404-5cb3-11e7-907b-a6006ad3dba0");
+  e.set("src", "192.0.2.1");
+  e.set("dst", "2001:db8::1");
+  e.set("tags", R"(["a","b c"])", FieldType::json);
+  e.set("ns", "[1,-2]", FieldType::json);
+  e.set("xs", "[0.5]", FieldType::json);
+  e.set("attrs", R"({"k":"v","n":3})", FieldType::json);
+  e.set("maybe", "-5", FieldType::number);
+  e.set("extra", "x");
+  ASSERT_FALSE(writer->append(e, {"orders", 0, 100, "", 0}));
+  e.clear();
+  e.set("time", "1704164646000", FieldType::number);  // milliseconds: 03:04:06 the same day
+  e.set("host", "web-2");
+  ASSERT_FALSE(writer->append(e, {"orders", 0, 101, "", 0}));
+  auto request = writer->take();
+  EXPECT_EQ(request.rows, 2u);
+  store.insert(request);
+}
+
+TEST(MappedTable, ChdbCreatesTheTableAndReadsBackEveryType) {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  sinks::ChdbStore store({dir / "chdb", "", "sluice"}, metrics);
+  ASSERT_EQ(store.dialect(), ClickHouseDialect::modern);
+  const auto mapping = every_type();
+  insert_two_rows(store, mapping);
+  EXPECT_EQ(store.query("SELECT type FROM system.columns WHERE database = 'sluice' AND table = 'events' "
+                        "AND name IN ('ts', 'ok', 'attrs', 'topic')")
+                .data,
+            "LowCardinality(String)\nDateTime64(3)\nBool\nMap(String, String)\n");
+  EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp64Milli(ts), toUnixTimestamp(dt), toString(day), host, "
+                        "bytes, delta, ratio, f32, ok, small, hex(code), toString(id), toString(src), toString(dst), "
+                        "tags, ns, xs, attrs, maybe, rest FROM sluice.events ORDER BY off")
+                .data,
+            "100\torders\t1704164645123\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
+            "true\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
+            "[0.5]\t{'k':'v','n':'3'}\t-5\t{'extra':'x'}\n"
+            "101\torders\t1704164646000\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\tfalse\t0\t000000\t"
+            "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t{}\t\\N\t{}\n");
+}
+
+TEST(MappedTable, LegacyServerCreatesTheTableAndReadsBackEveryType) {
+  testing::ClickHouseServer server;
+  MetricsRegistry metrics;
+  sinks::ClickHouseHttpConfig config;
+  config.url = server.url();
+  sinks::ClickHouseHttpStore store(config, metrics);
+  ASSERT_EQ(store.dialect(), ClickHouseDialect::legacy);
+  const auto mapping = every_type();
+  insert_two_rows(store, mapping);
+  EXPECT_EQ(store.query("SELECT name, type FROM system.columns WHERE database = 'sluice' AND table = 'events' "
+                        "AND name IN ('ts', 'ok', 'topic', 'src', 'dst', 'attrs.Key', 'attrs.Value')")
+                .data,
+            "topic\tString\nts\tDateTime\nok\tUInt8\nsrc\tUInt32\ndst\tFixedString(16)\nattrs.Key\tArray(String)\n"
+            "attrs.Value\tArray(String)\n");
+  EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp(ts), toUnixTimestamp(dt), toString(day), host, bytes, "
+                        "delta, ratio, f32, ok, small, hex(code), toString(id), IPv4NumToString(src), "
+                        "IPv6NumToString(dst), tags, ns, xs, attrs.Key, attrs.Value, maybe, rest.Key, rest.Value "
+                        "FROM sluice.events ORDER BY off")
+                .data,
+            "100\torders\t1704164645\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
+            "1\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
+            "[0.5]\t['k','n']\t['v','3']\t-5\t['extra']\t['x']\n"
+            "101\torders\t1704164646\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\t0\t0\t000000\t"
+            "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t[]\t[]\t\\N\t[]\t[]\n");
+}
+
+MappingSpec checked_mapping(bool create) {
+  MappingSpec m;
+  m.table = "checked";
+  m.create = create;
+  m.columns = {col("bytes", "UInt64"), col("host", "String"), col("ts", "DateTime")};
+  return m;
+}
+
+// Runs the column check on tables made by hand: a mismatching one, and a compatible one with an extra
+// column that takes its default when the writer's block leaves it out.
+void check_existing_tables(sinks::Store& store) {
+  store.query("CREATE DATABASE IF NOT EXISTS sluice");
+  store.query("CREATE TABLE sluice.checked (bytes Int32, ts DateTime) ENGINE = MergeTree ORDER BY ts");
+  for (bool create : {false, true}) {
+    try {
+      ensure_mapped_table(store, checked_mapping(create));
+      ADD_FAILURE() << "a table with a wrong type and a missing column was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "table sluice.checked: column bytes is Int32 in the table, the mapping says UInt64; column host is "
+                "missing (alter the table or the mapping; extra table columns are fine)");
+    }
+  }
+  try {
+    auto missing = checked_mapping(false);
+    missing.table = "absent";
+    ensure_mapped_table(store, missing);
+    ADD_FAILURE() << "a missing table was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "table sluice.absent does not exist in " + store.describe() +
+                                         " and the mapping does not create it (mapping.create is false): create "
+                                         "it, or set create: true");
+  }
+
+  store.query("CREATE TABLE sluice.compatible (ts DateTime, host String, bytes UInt64, note String DEFAULT 'none') "
+              "ENGINE = MergeTree ORDER BY ts");
+  auto mapping = checked_mapping(false);
+  mapping.table = "compatible";
+  ensure_mapped_table(store, mapping);
+  auto writer = compile_mapping(mapping, store.dialect())->make_writer();
+  LogEvent e;
+  e.set("bytes", "42", FieldType::number);
+  e.set("host", "h");
+  e.set("ts", "1704164645", FieldType::number);
+  ASSERT_FALSE(writer->append(e, {}));
+  store.insert(writer->take());
+  EXPECT_EQ(store.query("SELECT toUnixTimestamp(ts), host, bytes, note FROM sluice.compatible").data,
+            "1704164645\th\t42\tnone\n");
+
+  // A fresh table without order_by (ORDER BY tuple()) and with a partition key.
+  auto fresh = checked_mapping(true);
+  fresh.table = "fresh";
+  fresh.partition_by = "toYYYYMM(ts)";
+  fresh.ttl = "ts + INTERVAL 100 YEAR";
+  if (store.dialect() == ClickHouseDialect::legacy) {
+    try {
+      ensure_mapped_table(store, fresh);
+      ADD_FAILURE() << "a TTL was accepted by ClickHouse 18.16";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), "table sluice.fresh: mapping.ttl needs ClickHouse 19.6 or later; " +
+                                           store.describe() + " is older (remove ttl, or create the table yourself)");
+    }
+    fresh.ttl.clear();
+  }
+  ensure_mapped_table(store, fresh);
+  ensure_mapped_table(store, fresh);  // a second start finds it as it made it
+  writer = compile_mapping(fresh, store.dialect())->make_writer();
+  ASSERT_FALSE(writer->append(e, {}));
+  store.insert(writer->take());
+  EXPECT_EQ(store.query("SELECT toUnixTimestamp(ts), host, bytes FROM sluice.fresh").data, "1704164645\th\t42\n");
+}
+
+TEST(MappedTable, ChdbColumnCheckNamesEveryDifferenceAndAcceptsACompatibleTable) {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  sinks::ChdbStore store({dir / "chdb", "", "sluice"}, metrics);
+  check_existing_tables(store);
+}
+
+TEST(MappedTable, LegacyServerColumnCheckNamesEveryDifferenceAndAcceptsACompatibleTable) {
+  testing::ClickHouseServer server;
+  MetricsRegistry metrics;
+  sinks::ClickHouseHttpConfig config;
+  config.url = server.url();
+  sinks::ClickHouseHttpStore store(config, metrics);
+  check_existing_tables(store);
+}
+
+}  // namespace
+}  // namespace sluice::pipeline::jobs
