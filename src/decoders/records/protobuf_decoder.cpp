@@ -263,6 +263,7 @@ std::string_view wire_type_name(WireType t) {
 
 struct Entry {
   std::uint32_t field;  // index in the message's fields
+  std::uint32_t seq;    // wire position, so that a plain sort keeps wire order within a field
   protobuf::Field wire;
 };
 
@@ -354,10 +355,12 @@ class ProtobufDecoder final : public RecordDecoder {
         name_.resize(base);
         return false;
       }
-      entries.push_back({index, f});
+      entries.push_back({index, static_cast<std::uint32_t>(entries.size()), f});
     }
     if (r.failed()) return fail(fmt::format("malformed or truncated {} (bad wire data)", m.full_name));
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.field < b.field; });
+    // std::sort, not stable_sort: the latter takes a heap buffer on every call.
+    const auto before = [](const Entry& a, const Entry& b) { return a.field != b.field ? a.field < b.field : a.seq < b.seq; };
+    if (!std::is_sorted(entries.begin(), entries.end(), before)) std::sort(entries.begin(), entries.end(), before);
     return true;
   }
 

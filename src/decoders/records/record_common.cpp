@@ -15,21 +15,19 @@
 namespace sluice::decoders::records::detail {
 
 void clear_fields(transforms::LogEvent& event) {
-  std::string host, path, source, message, route;
-  host.swap(event.host);
-  path.swap(event.path);
-  source.swap(event.source);
-  message.swap(event.message);
-  route.swap(event.route);
+  // Only what is set needs saving; an empty member is what clear() leaves anyway.
+  std::string saved[5];
+  std::string* members[5] = {&event.host, &event.path, &event.source, &event.message, &event.route};
+  for (int i = 0; i < 5; ++i) {
+    if (!members[i]->empty()) saved[i].swap(*members[i]);
+  }
   const auto file_id = event.file_id;
   const auto offset = event.offset;
   const auto timestamp_ms = event.timestamp_ms;
   event.clear();
-  event.host.swap(host);
-  event.path.swap(path);
-  event.source.swap(source);
-  event.message.swap(message);
-  event.route.swap(route);
+  for (int i = 0; i < 5; ++i) {
+    if (!saved[i].empty()) saved[i].swap(*members[i]);
+  }
   event.file_id = file_id;
   event.offset = offset;
   event.timestamp_ms = timestamp_ms;
@@ -110,12 +108,20 @@ transforms::LogField* FieldOutput::add(std::string_view name, bool* existed) {
   const std::size_t n = e.field_count();
   if (existed) *existed = false;
   if (n < kLinear) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (e.field(i).name == name) {
-        if (existed) *existed = true;
-        return &e.field(i);
+    // A 64-bit filter of the names so far: most new names are known absent without any comparison.
+    const std::uint64_t bit = std::uint64_t{1} << quick_hash(name);
+    if (seen_ & bit) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string& other = e.field(i).name;
+        if (other.size() == name.size() && std::memcmp(other.data(), name.data(), name.size()) == 0) {
+          if (existed) *existed = true;
+          return &e.field(i);
+        }
       }
     }
+    if (n >= max_fields_) return nullptr;
+    seen_ |= bit;
+    return &e.append_field(name);
   } else {
     if (slots_.empty()) {
       // Twice the field limit keeps probes short; sized once, at the first wide record.

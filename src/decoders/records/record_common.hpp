@@ -66,6 +66,7 @@ class FieldOutput {
     clear_fields(event);
     event_ = &event;
     indexed_ = 0;
+    seen_ = 0;
     ++generation_;
   }
   // The field named `name`, fresh (value cleared) or the earlier one when `existed`; nullptr when the
@@ -82,11 +83,17 @@ class FieldOutput {
 
  private:
   static constexpr std::size_t kLinear = 24;
+  static unsigned quick_hash(std::string_view name) {
+    if (name.empty()) return 0;
+    return static_cast<unsigned>(name.size() * 31 + static_cast<unsigned char>(name.front()) * 7 +
+                                 static_cast<unsigned char>(name.back())) & 63U;
+  }
   std::size_t lookup(std::string_view name, std::size_t hash) const;
   void index(std::size_t i, std::size_t hash);
 
   std::size_t max_fields_;
   transforms::LogEvent* event_ = nullptr;
+  std::uint64_t seen_ = 0;            // quick_hash bits of the names so far (linear mode)
   std::size_t indexed_ = 0;          // fields entered into the hash index so far (0: not in use)
   std::uint32_t generation_ = 0;
   struct Slot {
