@@ -1,0 +1,233 @@
+// The `json` and `json-lines` record decoders: simdjson DOM, objects flattened to dotted names.
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <cstring>
+#include <iterator>
+#include <new>
+
+#include "decoders/records/record_common.hpp"
+
+namespace sluice::decoders::records::detail {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using transforms::FieldType;
+using transforms::LogEvent;
+
+const char* type_name(element_type t) {
+  switch (t) {
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+    case element_type::STRING: return "a string";
+    case element_type::INT64: case element_type::UINT64: case element_type::DOUBLE: return "a number";
+    case element_type::BOOL: return "a boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "a value";
+}
+
+// Compact JSON text of a value that is kept whole (arrays).
+void write_json(element e, std::string& out) {
+  switch (e.type()) {
+    case element_type::ARRAY: {
+      out += '[';
+      bool first = true;
+      const simdjson::dom::array array = e.get_array().value_unsafe();
+      for (element child : array) {
+        if (!first) out += ',';
+        first = false;
+        write_json(child, out);
+      }
+      out += ']';
+      break;
+    }
+    case element_type::OBJECT: {
+      out += '{';
+      bool first = true;
+      const simdjson::dom::object object = e.get_object().value_unsafe();
+      for (auto field : object) {
+        if (!first) out += ',';
+        first = false;
+        append_json_string(field.key, out);
+        out += ':';
+        write_json(field.value, out);
+      }
+      out += '}';
+      break;
+    }
+    case element_type::STRING: append_json_string(e.get_string().value_unsafe(), out); break;
+    case element_type::INT64: append_integer(e.get_int64().value_unsafe(), out); break;
+    case element_type::UINT64: append_integer(e.get_uint64().value_unsafe(), out); break;
+    case element_type::DOUBLE: append_double(e.get_double().value_unsafe(), out); break;
+    case element_type::BOOL: out += e.get_bool().value_unsafe() ? "true" : "false"; break;
+    case element_type::NULL_VALUE: out += "null"; break;
+  }
+}
+
+class JsonDecoder final : public RecordDecoder {
+ public:
+  JsonDecoder(const DecoderSpec& spec, bool lines) : lines_(lines), max_fields_(spec.max_fields), out_(spec.max_fields) {
+    // The depth is fixed here; later growth of the capacity keeps it. simdjson refuses a document
+    // that reaches its limit, so max_depth levels need one more.
+    if (parser_.allocate(4096, spec.max_depth + 1) != simdjson::SUCCESS) throw std::bad_alloc();
+    max_depth_ = spec.max_depth;
+  }
+
+  void decode(std::span<const std::byte> payload, LogEvent& event, RecordSink& sink) override {
+    const std::string_view text = as_text(payload);
+    if (!lines_) {
+      document(text, event, sink);
+      return;
+    }
+    std::size_t start = 0;
+    while (start < text.size()) {
+      const void* nl = std::memchr(text.data() + start, '\n', text.size() - start);
+      const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) : text.size();
+      std::string_view line = text.substr(start, end - start);
+      start = end + 1;
+      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      if (line.back() == '\r') line.remove_suffix(1);
+      document(line, event, sink);
+    }
+  }
+
+ private:
+  void document(std::string_view text, LogEvent& event, RecordSink& sink) {
+    padded_.resize(text.size() + simdjson::SIMDJSON_PADDING);
+    if (!text.empty()) std::memcpy(padded_.data(), text.data(), text.size());
+    element root;
+    const auto err = parser_.parse(padded_.data(), text.size(), false).get(root);
+    if (err) {
+      error_.clear();
+      if (err == simdjson::DEPTH_ERROR)
+        fmt::format_to(std::back_inserter(error_), "json: nested deeper than {} levels (max_depth)", max_depth_);
+      else if (err == simdjson::EMPTY)
+        error_.assign("json: empty input");
+      else if (err == simdjson::UTF8_ERROR)
+        error_.assign("json: invalid UTF-8");
+      else
+        fmt::format_to(std::back_inserter(error_), "json: {}", simdjson::error_message(err));
+      sink.reject(error_, as_bytes(text));
+      return;
+    }
+    if (root.type() == element_type::OBJECT) {
+      record(root, text, nullptr, event, sink);
+      return;
+    }
+    if (root.type() != element_type::ARRAY) {
+      error_.clear();
+      fmt::format_to(std::back_inserter(error_), "json: expected an object or an array of objects, got {}",
+                     type_name(root.type()));
+      sink.reject(error_, as_bytes(text));
+      return;
+    }
+    std::size_t index = 0;
+    const simdjson::dom::array items = root.get_array().value_unsafe();
+    for (element item : items) {
+      if (item.type() == element_type::OBJECT) {
+        record(item, text, &index, event, sink);
+      } else {
+        error_.clear();
+        fmt::format_to(std::back_inserter(error_), "json: element {} of the top-level array is {}, expected an object",
+                       index, type_name(item.type()));
+        sink.reject(error_, as_bytes(text));
+      }
+      ++index;
+    }
+  }
+
+  void record(element object, std::string_view text, const std::size_t* index, LogEvent& event, RecordSink& sink) {
+    out_.begin(event);
+    name_.clear();
+    if (!flatten(object.get_object().value_unsafe(), true)) {
+      error_.clear();
+      if (index) fmt::format_to(std::back_inserter(error_), "json: element {} of the top-level array: ", *index);
+      else error_.assign("json: ");
+      fmt::format_to(std::back_inserter(error_), "more than {} fields in one record (max_fields)", max_fields_);
+      out_.begin(event);  // nothing half-decoded stays in the event
+      sink.reject(error_, as_bytes(text));
+      return;
+    }
+    sink.record(event);
+  }
+
+  // Writes the members of `object` under the name in name_; false when the field limit is reached.
+  bool flatten(simdjson::dom::object object, bool top) {
+    const std::size_t base = name_.size();
+    for (auto member : object) {
+      name_.resize(base);
+      if (!top) name_ += '.';
+      name_.append(member.key);
+      const element v = member.value;
+      const element_type type = v.type();
+      if (type == element_type::OBJECT) {
+        const auto child = v.get_object().value_unsafe();
+        if (child.size() > 0) {
+          if (!flatten(child, false)) return false;
+          continue;
+        }
+      }
+      transforms::LogField* f = out_.add(name_);
+      if (!f) return false;
+      f->value.clear();
+      switch (type) {
+        case element_type::STRING:
+          f->value.assign(v.get_string().value_unsafe());
+          f->type = FieldType::string;
+          break;
+        case element_type::INT64:
+          append_integer(v.get_int64().value_unsafe(), f->value);
+          f->type = FieldType::number;
+          break;
+        case element_type::UINT64:
+          append_integer(v.get_uint64().value_unsafe(), f->value);
+          f->type = FieldType::number;
+          break;
+        case element_type::DOUBLE:
+          append_double(v.get_double().value_unsafe(), f->value);
+          f->type = FieldType::number;
+          break;
+        case element_type::BOOL:
+          f->value.assign(v.get_bool().value_unsafe() ? "true" : "false");
+          f->type = FieldType::boolean;
+          break;
+        case element_type::NULL_VALUE: f->type = FieldType::null; break;
+        case element_type::ARRAY: case element_type::OBJECT:
+          write_json(v, f->value);
+          f->type = FieldType::json;
+          break;
+      }
+    }
+    name_.resize(base);
+    return true;
+  }
+
+  bool lines_;
+  std::size_t max_fields_;
+  std::size_t max_depth_ = 0;
+  simdjson::dom::parser parser_;
+  std::string padded_;
+  std::string name_;
+  std::string error_;
+  FieldOutput out_;
+};
+
+class JsonFactory final : public RecordDecoderFactory {
+ public:
+  JsonFactory(const DecoderSpec& spec, bool lines) : spec_(spec), lines_(lines) {}
+  std::unique_ptr<RecordDecoder> make() const override { return std::make_unique<JsonDecoder>(spec_, lines_); }
+
+ private:
+  DecoderSpec spec_;
+  bool lines_;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordDecoderFactory> make_json_factory(const DecoderSpec& spec, bool lines) {
+  return std::make_unique<JsonFactory>(spec, lines);
+}
+
+}  // namespace sluice::decoders::records::detail
