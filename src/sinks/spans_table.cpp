@@ -78,8 +78,8 @@ void ensure_spans_tables(Store& store, const std::string& table, const std::stri
   }
 }
 
-std::string spans_by_trace_sql(const std::string& database, const std::string& table, const std::string& trace_hex,
-                               const std::string& select) {
+std::string spans_by_trace_sql(const std::string& database, const std::string& table, ClickHouseDialect dialect,
+                               const std::string& trace_hex, const std::string& select) {
   // The trace id is validated by the caller's format (hex); quote it anyway.
   std::string quoted;
   for (char c : trace_hex) {
@@ -89,8 +89,8 @@ std::string spans_by_trace_sql(const std::string& database, const std::string& t
   return fmt::format(
       "SELECT {0} FROM `{1}`.`{2}` WHERE TraceId = '{3}' AND Timestamp >= (SELECT min(Start) FROM `{1}`.`{2}_trace_id_ts` "
       "WHERE TraceId = '{3}') AND Timestamp <= (SELECT max(End) FROM `{1}`.`{2}_trace_id_ts` WHERE TraceId = '{3}') "
-      "ORDER BY Timestamp, SpanId",
-      select, database, table, quoted);
+      "ORDER BY {4}, SpanId",
+      select, database, table, quoted, dialect == ClickHouseDialect::modern ? "Timestamp" : "TimestampNs");
 }
 
 void SpansBlock::put_map(const spans::Attributes& attrs, std::string& off, std::string& keys, std::string& values,

@@ -26,9 +26,9 @@ std::vector<std::string> spans_table_ddl(const std::string& database, ClickHouse
 void ensure_spans_tables(Store& store, const std::string& table = "spans", const std::string& ttl = "");
 
 // The SQL that returns `select` (columns of the spans table) for one trace (32 hex digits, lower
-// case), reading the index first to bound the scan. Rows in Timestamp order.
-std::string spans_by_trace_sql(const std::string& database, const std::string& table, const std::string& trace_hex,
-                               const std::string& select);
+// case), reading the index first to bound the scan. Rows in start order (nanoseconds on both dialects).
+std::string spans_by_trace_sql(const std::string& database, const std::string& table, ClickHouseDialect dialect,
+                               const std::string& trace_hex, const std::string& select);
 
 // Builds one Native block of rows for the spans table. Reuses its buffers from block to block.
 class SpansBlock {
