@@ -10,6 +10,8 @@
 #include "decoders/spans/jaeger.hpp"
 #include "decoders/spans/otlp_json.hpp"
 #include "decoders/spans/otlp_proto.hpp"
+#include "config/config.hpp"
+#include "config/reader.hpp"
 #include "fixtures/process.hpp"
 
 namespace sluice::spans {
@@ -302,6 +304,41 @@ TEST(SpanDecoders, TimeFormats) {
   EXPECT_EQ(ns, 1u);
   EXPECT_FALSE(parse_duration_ns("1.0000000001s", ns));
   EXPECT_FALSE(parse_duration_ns("1.5", ns));
+}
+
+TEST(SpansConfig, ReadsInletOtlpAndOutletSpans) {
+  const auto c = config::parse_config(R"(
+inlet:
+  otlp:
+    listen: 127.0.0.1:4318
+    max_body: 2MiB
+    threads: 4
+outlet:
+  chdb: {path: /tmp/sluice-spans-config}
+  spans:
+    ttl: 7 days
+    jaeger_proto_topics: [jaeger-spans]
+    jaeger_json_topics: [jaeger-json-a, jaeger-json-b]
+)");
+  ASSERT_TRUE(c.inlet.otlp.has_value());
+  EXPECT_EQ(c.inlet.otlp->listen, "127.0.0.1:4318");
+  EXPECT_EQ(c.inlet.otlp->max_body, 2u << 20);
+  EXPECT_EQ(c.inlet.otlp->threads, 4);
+  ASSERT_TRUE(c.outlet && c.outlet->spans);
+  EXPECT_EQ(c.outlet->spans->table, "spans");
+  EXPECT_EQ(c.outlet->spans->ttl, "7 DAY");
+  EXPECT_EQ(c.outlet->spans->jaeger_proto_topics, std::vector<std::string>{"jaeger-spans"});
+  EXPECT_EQ(c.outlet->spans->jaeger_json_topics, (std::vector<std::string>{"jaeger-json-a", "jaeger-json-b"}));
+  EXPECT_EQ(c.topic_for(SourceKind::span), "sluice-spans");
+
+  try {
+    config::parse_config("inlet:\n  otlp:\n    listen: 127.0.0.1:4318\n    max_body: 10\n    colour: red\n");
+    FAIL() << "accepted a bad inlet.otlp";
+  } catch (const config::ConfigError& e) {
+    const std::string all = e.what();
+    EXPECT_NE(all.find("inlet.otlp.max_body"), std::string::npos) << all;
+    EXPECT_NE(all.find("inlet.otlp.colour"), std::string::npos) << all;
+  }
 }
 
 }  // namespace
