@@ -108,4 +108,12 @@ BatchBuilderFactory span_builders(SpanDecoding& shared, SpanFormat format, Click
   };
 }
 
+BatchBuilderFactory span_builders(SpanDecoding& shared, std::map<std::string, SpanFormat> formats, SpanFormat fallback,
+                                  ClickHouseDialect dialect, std::string table) {
+  return [&shared, formats = std::move(formats), fallback, dialect, table = std::move(table)](const bus::PartitionRef& p) {
+    const auto it = formats.find(p.topic);
+    return std::make_unique<SpanBatchBuilder>(shared, it != formats.end() ? it->second : fallback, dialect, table);
+  };
+}
+
 }  // namespace sluice::pipeline

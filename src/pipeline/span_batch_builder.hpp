@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,5 +67,9 @@ class SpanBatchBuilder final : public BatchBuilder, private spans::SpanSink {
 
 BatchBuilderFactory span_builders(SpanDecoding& shared, SpanFormat format, ClickHouseDialect dialect,
                                   std::string table);
+// For one job consuming several span topics (the inlet's and Jaeger's): each partition's format
+// comes from its topic; topics not listed get `fallback`.
+BatchBuilderFactory span_builders(SpanDecoding& shared, std::map<std::string, SpanFormat> formats, SpanFormat fallback,
+                                  ClickHouseDialect dialect, std::string table);
 
 }  // namespace sluice::pipeline

@@ -282,18 +282,24 @@ TEST(Spans, JaegerKafkaSpansFromKcatLandInChdb) {
   config.brokers = kafka.bootstrap();
   config.session_timeout_ms = 4000;
   config.consumer_properties = {{"heartbeat.interval.ms", "200"}};
-  config.consumer_group = "spans-proto";
-  bus::KafkaConsumer proto_consumer(config, {"jaeger-proto"}, metrics);
-  config.consumer_group = "spans-json";
-  bus::KafkaConsumer json_consumer(config, {"jaeger-json"}, metrics);
-  MetricsRegistry proto_metrics, json_metrics;  // each pipeline's counters apart
-  SpanPipeline proto(proto_consumer, store, SpanFormat::jaeger_proto, proto_metrics);
-  SpanPipeline json_pipeline(json_consumer, store, SpanFormat::jaeger_json, json_metrics);
+  config.consumer_group = "sluice-spans";
+  // One job for both topics: each partition's format comes from its topic.
+  bus::KafkaConsumer consumer(config, {"jaeger-proto", "jaeger-json"}, metrics);
+  pipeline::SpanDecoding decoding(metrics);
+  pipeline::BatchSink sink("spans", store, pipeline::BatchSinkPolicy{}, metrics);
+  pipeline::ConsumerJob job(
+      pipeline::ConsumerJobConfig{"spans", 1000, 8 << 20, 100ms, 100ms, 10s}, consumer,
+      pipeline::span_builders(decoding, {{"jaeger-proto", SpanFormat::jaeger_proto}, {"jaeger-json", SpanFormat::jaeger_json}},
+                              SpanFormat::otlp_envelope, store.dialect(), "spans"),
+      sink, metrics);
+  std::thread thread([&] { consumer.run(job); });
   ASSERT_TRUE(testing::eventually([&] { return count(store) == 3; }, 30s)) << count(store);
-  ASSERT_TRUE(testing::eventually([&] { return proto.decoding.messages.value() == 3; }, 10s));
-  EXPECT_EQ(proto.decoding.spans.value(), 2u);
-  EXPECT_EQ(proto.decoding.rejected_messages[static_cast<std::size_t>(spans::SpanReject::malformed)]->value(), 1u);
-  EXPECT_EQ(json_pipeline.decoding.spans.value(), 1u);
+  ASSERT_TRUE(testing::eventually([&] { return decoding.messages.value() == 4; }, 10s));
+  consumer.stop();
+  thread.join();
+  sink.stop(std::chrono::steady_clock::now() + 5s);
+  EXPECT_EQ(decoding.spans.value(), 3u);
+  EXPECT_EQ(decoding.rejected_messages[static_cast<std::size_t>(spans::SpanReject::malformed)]->value(), 1u);
 
   const auto got = rows(store, sinks::spans_by_trace_sql("sluice", "spans", ClickHouseDialect::modern, "4bf92f3577b34da6a3ce929d0e0e4736",
                                                          kModernSelect));
