@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <cstring>
 #include <limits>
-#include <vector>
 
 #include "core/envelope.hpp"
 #include "core/native_block.hpp"

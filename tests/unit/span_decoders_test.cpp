@@ -12,7 +12,9 @@
 #include "decoders/spans/otlp_proto.hpp"
 #include "config/config.hpp"
 #include "config/reader.hpp"
+#include "core/envelope.hpp"
 #include "fixtures/process.hpp"
+#include "pipeline/span_batch_builder.hpp"
 
 namespace sluice::spans {
 namespace {
@@ -304,6 +306,46 @@ TEST(SpanDecoders, TimeFormats) {
   EXPECT_EQ(ns, 1u);
   EXPECT_FALSE(parse_duration_ns("1.0000000001s", ns));
   EXPECT_FALSE(parse_duration_ns("1.5", ns));
+}
+
+TEST(SpanBatchBuilder, ReadsTheInletsEnvelopeByItsBodyMarker) {
+  MetricsRegistry metrics;
+  pipeline::SpanDecoding decoding(metrics);
+  pipeline::SpanBatchBuilder builder(decoding, pipeline::SpanFormat::otlp_envelope, ClickHouseDialect::modern, "spans");
+  auto envelope = [](std::uint8_t marker, std::string_view body, SourceKind kind = SourceKind::span) {
+    std::string payload(1, static_cast<char>(marker));
+    payload += body;
+    Envelope e;
+    e.kind = kind;
+    e.payload = std::as_bytes(std::span(payload.data(), payload.size()));
+    std::vector<std::byte> out;
+    encode_envelope(e, out);
+    return out;
+  };
+  auto add = [&](const std::vector<std::byte>& value) {
+    bus::Message m;
+    m.topic = "sluice-spans";
+    m.value = value;
+    builder.add(m);
+  };
+  add(envelope(2, kOtlpJson));
+  const auto proto = protoc_encode("otlp_trace.proto", "opentelemetry.proto.trace.v1.ExportTraceServiceRequest",
+                                   "otlp_request.txtpb");
+  add(envelope(1, proto));
+  EXPECT_EQ(builder.rows(), 4u);
+  add(envelope(9, kOtlpJson));                    // unknown marker
+  add(envelope(2, kOtlpJson, SourceKind::log));   // not a span envelope
+  add(envelope(1, kOtlpJson));                    // JSON claimed as protobuf
+  EXPECT_EQ(builder.rows(), 4u);
+  EXPECT_EQ(decoding.messages.value(), 5u);
+  EXPECT_EQ(decoding.spans.value(), 4u);
+  EXPECT_EQ(decoding.rejected_messages[static_cast<std::size_t>(SpanReject::unknown_format)]->value(), 2u);
+  EXPECT_EQ(decoding.rejected_messages[static_cast<std::size_t>(SpanReject::malformed)]->value(), 1u);
+  const auto batch = builder.take();
+  EXPECT_EQ(batch.rows, 4u);
+  EXPECT_EQ(batch.table, "spans");
+  EXPECT_EQ(batch.format, "Native");
+  EXPECT_EQ(builder.rows(), 0u);
 }
 
 TEST(SpansConfig, ReadsInletOtlpAndOutletSpans) {
