@@ -48,3 +48,19 @@ if [[ ! -f "$CHDB_DIR/.version-$CHDB_VERSION" || ! -f "$CHDB_LIB" ]]; then
   touch "$CHDB_DIR/.version-$CHDB_VERSION"
 fi
 ln -sf "$CHDB_LIB" /usr/local/lib/libchdb.so
+
+# Traces: the OpenTelemetry JS SDK and its OTLP/HTTP exporters (JSON and protobuf) for the span tests,
+# from the npm registry; reinstalled only when tests/fixtures/otel/package.json changes.
+if (( want_test )); then
+  OTEL_DIR=/opt/sluice-deps/otel-js
+  OTEL_PKG="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/otel/package.json"
+  OTEL_STAMP="$OTEL_DIR/.stamp-$(sha256sum "$OTEL_PKG" | cut -c1-16)"
+  if [[ ! -f "$OTEL_STAMP" || ! -d "$OTEL_DIR/node_modules/@opentelemetry/sdk-trace-base" ]]; then
+    echo "setup: installing the OpenTelemetry JS SDK into $OTEL_DIR"
+    mkdir -p "$OTEL_DIR"
+    rm -f "$OTEL_DIR"/.stamp-*
+    cp "$OTEL_PKG" "$OTEL_DIR/package.json"
+    (cd "$OTEL_DIR" && npm install --no-audit --no-fund --silent)
+    touch "$OTEL_STAMP"
+  fi
+fi

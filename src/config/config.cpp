@@ -200,6 +200,35 @@ std::optional<FilesInletConfig> read_files(ConfigReader& parent) {
   return f;
 }
 
+std::optional<OtlpListener> read_otlp(ConfigReader& parent) {
+  if (!parent.has("otlp")) {
+    parent.child("otlp");
+    return std::nullopt;
+  }
+  auto r = parent.child("otlp");
+  OtlpListener l;
+  l.listen = r.listen_address("listen", "");
+  if (l.listen.empty() && !r.has("listen")) r.error("listen", "required: the host:port for POST /v1/traces");
+  l.max_body = r.size("max_body", l.max_body);
+  if (l.max_body < 1024 || l.max_body > (1ull << 30)) r.error("max_body", "must be within 1KiB..1GiB");
+  l.idle_timeout = r.duration("idle_timeout", l.idle_timeout);
+  if (l.idle_timeout.count() < 1000) r.error("idle_timeout", "must be at least 1s");
+  l.threads = static_cast<int>(r.integer("threads", l.threads, 1, 1024));
+  r.finish();
+  return l;
+}
+
+SpansOutletConfig read_spans(ConfigReader r) {
+  SpansOutletConfig s;
+  s.table = r.string("table", s.table);
+  if (s.table.empty()) r.error("table", "must not be empty");
+  s.ttl = read_ttl(r, "ttl", "");
+  s.jaeger_proto_topics = r.string_list("jaeger_proto_topics");
+  s.jaeger_json_topics = r.string_list("jaeger_json_topics");
+  r.finish();
+  return s;
+}
+
 LogsOutletConfig read_logs(ConfigReader r) {
   LogsOutletConfig l;
   l.store = r.boolean("store", l.store);
@@ -283,6 +312,8 @@ OutletConfig read_outlet(ConfigReader r, const std::string& data_dir) {
   }
   if (r.has("logs")) o.logs = read_logs(r.child("logs"));
   else r.child("logs");
+  if (r.has("spans")) o.spans = read_spans(r.child("spans"));
+  else r.child("spans");
   r.finish();
   return o;
 }
@@ -332,6 +363,7 @@ Config parse_config(const std::string& yaml_text) {
     c.inlet.falcon = read_falcon(in);
     c.inlet.graphite = read_tcp_metric(in, "graphite", "max_line", 8 * 1024);
     c.inlet.files = read_files(in);
+    c.inlet.otlp = read_otlp(in);
     in.finish();
   }
   {

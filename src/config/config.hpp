@@ -53,6 +53,14 @@ struct FalconInletConfig {
   std::optional<TcpMetricListener> socket;
 };
 
+// OTLP/HTTP traces (POST /v1/traces).
+struct OtlpListener {
+  std::string listen;
+  std::uint64_t max_body = 16ull << 20;  // after decompression
+  milliseconds idle_timeout{5'000};
+  int threads = 8;
+};
+
 // The log file source: static sources, and sources listed in etcd for this host.
 struct FilesInletConfig {
   std::string host;  // empty: the machine's host name
@@ -71,7 +79,8 @@ struct InletConfig {
   std::optional<FalconInletConfig> falcon;
   std::optional<TcpMetricListener> graphite;
   std::optional<FilesInletConfig> files;
-  bool empty() const { return !netflow && !sflow && !falcon && !graphite && !files; }
+  std::optional<OtlpListener> otlp;
+  bool empty() const { return !netflow && !sflow && !falcon && !graphite && !files && !otlp; }
 };
 
 struct MemoryBusConfig {
@@ -168,6 +177,14 @@ struct LogsOutletConfig {
   std::optional<sinks::ElasticsearchConfig> elasticsearch;
 };
 
+// The span pipeline of the outlet: the inlet's spans topic, plus topics Jaeger collectors write to.
+struct SpansOutletConfig {
+  std::string table = "spans";
+  std::string ttl;  // "<n> <UNIT>"; empty keeps spans forever
+  std::vector<std::string> jaeger_proto_topics;  // --kafka.producer.encoding=protobuf
+  std::vector<std::string> jaeger_json_topics;   // --kafka.producer.encoding=json
+};
+
 struct OutletConfig {
   int workers = 1;
   BatchConfig batch;
@@ -179,6 +196,7 @@ struct OutletConfig {
   FlowsConfig flows;
   std::optional<sinks::MetricRouterConfig> metrics;  // set: the outlet routes the metrics topic
   std::optional<LogsOutletConfig> logs;              // set: the outlet consumes the logs topic
+  std::optional<SpansOutletConfig> spans;            // set: the outlet consumes the spans topics
 };
 
 struct Config {
