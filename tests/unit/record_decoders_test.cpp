@@ -98,6 +98,13 @@ TEST(RecordDecodersJson, FlattensNestedObjectsWithTypes) {
             "none:z=\nempty:j={}\nbig:n=18446744073709551615\nneg:n=-3\ns:s=x\"y\n\n");
 }
 
+TEST(RecordDecodersJson, LargeDoublesKeepAnExponentSoJsonReadersTakeThemAsDoubles) {
+  auto d = decoder_of("decoder: {kind: json}");
+  const auto out = decode(*d, R"({"a":149902296004840914944.0,"b":1e20,"c":123456789012345.0,"d":[2e30]})");
+  ASSERT_EQ(out.records.size(), 1u);
+  EXPECT_EQ(out.records[0], "a:n=1.499022960048409e+20\nb:n=1e+20\nc:n=123456789012345\nd:j=[2e+30]\n");
+}
+
 TEST(RecordDecodersJson, TopLevelArrayIsOneRecordPerObject) {
   auto d = decoder_of("decoder: {kind: json}");
   const auto out = decode(*d, R"([{"a":1},{"a":2,"b":{"c":"d"}},3])");
