@@ -398,7 +398,8 @@ TEST(RecordDecodersAvro, ConfluentWireFormatWithSchemasById) {
             std::vector<std::string>{"avro: union branch 5 out of range (the union has 3) at field value"});
   // host "h", value null, then an array block claiming 2^40 items.
   EXPECT_EQ(decode(*d, std::string("\x00\x00\x00\x00\x07\x02h\x00\x80\x80\x80\x80\x80\x40", 14)).reasons,
-            std::vector<std::string>{"avro: more than 1048576 array or map items in one datum at field points"});
+            std::vector<std::string>{
+                "avro: array or map block of 1099511627776 items, more than the 9-byte datum can hold at field points"});
 }
 
 // ---- protobuf (descriptor sets and payloads from protoc) ----

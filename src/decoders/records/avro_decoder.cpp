@@ -131,9 +131,10 @@ AvroSchema load_schema(const std::string& path) {
   return out;
 }
 
-// Items of arrays and maps read from one datum, all levels together: items of zero-byte types (null,
-// empty records) consume no input, so the count alone bounds the work.
-constexpr std::size_t kMaxItems = 1 << 20;
+// Items of arrays and maps in one datum, all levels together, may exceed its byte count by this much:
+// every item takes at least one byte except those of zero-byte types (null, empty records, fixed(0)),
+// which would otherwise let a few bytes claim millions of items.
+constexpr std::size_t kZeroByteItems = 1024;
 
 class AvroDecoder final : public RecordDecoder {
  public:
@@ -169,6 +170,8 @@ class AvroDecoder final : public RecordDecoder {
     p_ = reinterpret_cast<const std::uint8_t*>(datum.data());
     end_ = p_ + datum.size();
     items_ = 0;
+    datum_size_ = datum.size();
+    item_budget_ = datum.size() + kZeroByteItems;
     name_.clear();
     error_.clear();
     out_.begin(event);
@@ -266,10 +269,8 @@ class AvroDecoder final : public RecordDecoder {
       if (!read_long(size)) return false;
       if (size < 0) return fail("negative block size");
     }
-    if (static_cast<std::uint64_t>(count) > kMaxItems - items_) {
-      error_.clear();
-      return fail(fmt::format("more than {} array or map items in one datum", kMaxItems));
-    }
+    if (static_cast<std::uint64_t>(count) > item_budget_ - items_)
+      return fail(fmt::format("array or map block of {} items, more than the {}-byte datum can hold", count, datum_size_));
     items_ += static_cast<std::size_t>(count);
     return true;
   }
@@ -466,6 +467,8 @@ class AvroDecoder final : public RecordDecoder {
   const std::uint8_t* p_ = nullptr;
   const std::uint8_t* end_ = nullptr;
   std::size_t items_ = 0;
+  std::size_t item_budget_ = 0;
+  std::size_t datum_size_ = 0;
   std::string name_;
   std::string error_;
 };
