@@ -2,7 +2,12 @@
 // avro (payloads written by Apache Avro for Python) and protobuf (payloads and descriptor sets made by
 // protoc), and the reading of `decoder:` specs.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <yaml-cpp/yaml.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include <cstring>
 #include <random>
@@ -96,6 +101,13 @@ TEST(RecordDecodersJson, FlattensNestedObjectsWithTypes) {
   EXPECT_EQ(out.records[0],
             "id:n=7\nuser.name:s=ann\nuser.geo.lat:n=1.5\nuser.geo.ok:b=true\ntags:j=[\"a\",2,{\"k\":null}]\n"
             "none:z=\nempty:j={}\nbig:n=18446744073709551615\nneg:n=-3\ns:s=x\"y\n\n");
+}
+
+TEST(RecordDecodersJson, LargeDoublesKeepAnExponentSoJsonReadersTakeThemAsDoubles) {
+  auto d = decoder_of("decoder: {kind: json}");
+  const auto out = decode(*d, R"({"a":149902296004840914944.0,"b":1e20,"c":123456789012345.0,"d":[2e30]})");
+  ASSERT_EQ(out.records.size(), 1u);
+  EXPECT_EQ(out.records[0], "a:n=1.499022960048409e+20\nb:n=1e+20\nc:n=123456789012345\nd:j=[2e+30]\n");
 }
 
 TEST(RecordDecodersJson, TopLevelArrayIsOneRecordPerObject) {
@@ -254,8 +266,11 @@ TEST(RecordDecodersSpec, ReportsProblemsWithKeyPaths) {
             std::vector<std::string>{
                 "jobs[0].decoder.message: required when kind is protobuf (the fully qualified message name)"});
   EXPECT_EQ(spec_errors("{kind: avro, schema_file: a.avsc, schema_registry_url: 'http://r:8081'}"),
-            std::vector<std::string>{"jobs[0].decoder.schema_registry_url: not supported yet: list the schema files "
-                                     "by id under `schemas` instead"});
+            std::vector<std::string>{"jobs[0].decoder.schema_registry_url: only used with confluent_wire_format: true "
+                                     "(plain datums carry no schema id)"});
+  EXPECT_EQ(spec_errors("{kind: avro, confluent_wire_format: true, schema_registry_url: 'r:8081'}"),
+            std::vector<std::string>{"jobs[0].decoder.schema_registry_url: expected an http:// or https:// URL, got 'r:8081'"});
+  EXPECT_TRUE(spec_errors("{kind: avro, confluent_wire_format: true, schema_registry_url: 'http://r:8081'}").empty());
   EXPECT_EQ(spec_errors("{kind: csv}"),
             std::vector<std::string>{"jobs[0].decoder.columns: required when kind is csv and header is false (the "
                                      "names of the fields by position)"});
@@ -391,7 +406,60 @@ TEST(RecordDecodersAvro, ConfluentWireFormatWithSchemasById) {
             std::vector<std::string>{"avro: union branch 5 out of range (the union has 3) at field value"});
   // host "h", value null, then an array block claiming 2^40 items.
   EXPECT_EQ(decode(*d, std::string("\x00\x00\x00\x00\x07\x02h\x00\x80\x80\x80\x80\x80\x40", 14)).reasons,
-            std::vector<std::string>{"avro: more than 1048576 array or map items in one datum at field points"});
+            std::vector<std::string>{
+                "avro: array or map block of 1099511627776 items, more than the 9-byte datum can hold at field points"});
+}
+
+// A schema registry answering GET /registry/schemas/ids/<id> as Confluent's does: the event schema
+// for id 7, 404 for the others. (The registry itself, a Java service, cannot run here.)
+struct Registry {
+  httplib::Server server;
+  std::atomic<int> requests{0};
+  std::thread thread;
+  int port = 0;
+  Registry() {
+    const std::string event = sluice::testing::read_file(kJobs + "/event.avsc");
+    server.Get(R"(/registry/schemas/ids/(\d+))", [this, event](const httplib::Request& req, httplib::Response& res) {
+      ++requests;
+      if (req.matches[1] == "7") {
+        res.set_content(nlohmann::json{{"schema", event}}.dump(), "application/vnd.schemaregistry.v1+json");
+      } else {
+        res.status = 404;
+        res.set_content(R"({"error_code":40403,"message":"Schema not found"})", "application/vnd.schemaregistry.v1+json");
+      }
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    EXPECT_TRUE(sluice::testing::eventually([this] { return server.is_running(); }, std::chrono::seconds(5)));
+  }
+  ~Registry() {
+    server.stop();
+    thread.join();
+  }
+};
+
+TEST(RecordDecodersAvro, SchemaRegistryLookupsAreCached) {
+  Registry registry;
+  const std::string url = "http://127.0.0.1:" + std::to_string(registry.port) + "/registry";
+  const auto users = avro_encode("user.avsc", kUsers, 3);
+  const auto events = avro_encode("event.avsc", R"([{"host": "h", "value": 5, "points": []}])", 7);
+  const auto unknown = avro_encode("event.avsc", R"([{"host": "h", "value": 5, "points": []}])", 8);
+  auto factory = make_record_decoder_factory(spec_of("decoder: {kind: avro, confluent_wire_format: true, schemas: {3: " +
+                                                     kJobs + "/user.avsc}, schema_registry_url: '" + url + "'}"));
+  auto d = factory->make();
+  auto other = factory->make();
+  EXPECT_EQ(decode(*d, users[0]).records, std::vector<std::string>{kUser1});  // from the file: no request
+  EXPECT_EQ(registry.requests.load(), 0);
+  const std::vector<std::string> event{"host:s=h\nvalue:n=5\npoints:j=[]\n"};
+  EXPECT_EQ(decode(*d, events[0]).records, event);
+  EXPECT_EQ(decode(*d, events[0]).records, event);
+  EXPECT_EQ(decode(*other, events[0]).records, event);  // another partition's decoder shares the fetch
+  EXPECT_EQ(registry.requests.load(), 1);
+  const std::string reason = "avro: schema id 8: the schema registry at " + url +
+                             " answered HTTP 404 for /registry/schemas/ids/8";
+  EXPECT_EQ(decode(*d, unknown[0]).reasons, std::vector<std::string>{reason});
+  EXPECT_EQ(decode(*d, unknown[0]).reasons, std::vector<std::string>{reason});  // not asked again right away
+  EXPECT_EQ(registry.requests.load(), 2);
 }
 
 // ---- protobuf (descriptor sets and payloads from protoc) ----

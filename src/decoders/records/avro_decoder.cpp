@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "decoders/records/avro_schema.hpp"
 #include "decoders/records/record_common.hpp"
 
 namespace sluice::decoders::records::detail {
@@ -17,130 +18,17 @@ namespace {
 using transforms::FieldType;
 using transforms::LogEvent;
 
-enum class AvroType : std::uint8_t { null, boolean, int32, int64, float32, float64, bytes, string, record, enumeration, array, map, union_, fixed };
-
-struct AvroNode {
-  AvroType type = AvroType::null;
-  std::vector<std::string> field_names;   // record
-  std::vector<std::uint32_t> children;    // record fields, union branches, array items, map values
-  std::vector<std::string> symbols;       // enum
-  std::size_t fixed_size = 0;
-};
-
-struct AvroSchema {
-  std::vector<AvroNode> nodes;
-  std::uint32_t root = 0;
-  std::string file;
-};
-
-// Sheds the avro-c schema into plain nodes; named types are memoized so recursive schemas close
-// into cycles instead of recursing forever.
-class SchemaCompiler {
- public:
-  explicit SchemaCompiler(AvroSchema& out) : out_(out) {}
-
-  std::uint32_t compile(avro_schema_t s) {
-    while (s && is_avro_link(s)) s = avro_schema_link_target(s);
-    if (!s) throw std::runtime_error("an unresolved named type");
-    if (const auto it = named_.find(s); it != named_.end()) return it->second;
-    const auto index = static_cast<std::uint32_t>(out_.nodes.size());
-    out_.nodes.emplace_back();
-    const auto set_type = [&](AvroType t) { out_.nodes[index].type = t; };
-    switch (avro_typeof(s)) {
-      case AVRO_NULL: set_type(AvroType::null); break;
-      case AVRO_BOOLEAN: set_type(AvroType::boolean); break;
-      case AVRO_INT32: set_type(AvroType::int32); break;
-      case AVRO_INT64: set_type(AvroType::int64); break;
-      case AVRO_FLOAT: set_type(AvroType::float32); break;
-      case AVRO_DOUBLE: set_type(AvroType::float64); break;
-      case AVRO_BYTES: set_type(AvroType::bytes); break;
-      case AVRO_STRING: set_type(AvroType::string); break;
-      case AVRO_RECORD: {
-        set_type(AvroType::record);
-        named_[s] = index;
-        const std::size_t n = avro_schema_record_size(s);
-        for (std::size_t i = 0; i < n; ++i) {
-          const char* name = avro_schema_record_field_name(s, static_cast<int>(i));
-          const std::uint32_t child = compile(avro_schema_record_field_get_by_index(s, static_cast<int>(i)));
-          out_.nodes[index].field_names.emplace_back(name ? name : "");
-          out_.nodes[index].children.push_back(child);
-        }
-        break;
-      }
-      case AVRO_ENUM: {
-        set_type(AvroType::enumeration);
-        named_[s] = index;
-        const int n = avro_schema_enum_number_of_symbols(s);
-        for (int i = 0; i < n; ++i) {
-          const char* sym = avro_schema_enum_get(s, i);
-          out_.nodes[index].symbols.emplace_back(sym ? sym : "");
-        }
-        break;
-      }
-      case AVRO_FIXED:
-        set_type(AvroType::fixed);
-        named_[s] = index;
-        out_.nodes[index].fixed_size = static_cast<std::size_t>(avro_schema_fixed_size(s));
-        break;
-      case AVRO_ARRAY: {
-        set_type(AvroType::array);
-        const std::uint32_t child = compile(avro_schema_array_items(s));
-        out_.nodes[index].children.push_back(child);
-        break;
-      }
-      case AVRO_MAP: {
-        set_type(AvroType::map);
-        const std::uint32_t child = compile(avro_schema_map_values(s));
-        out_.nodes[index].children.push_back(child);
-        break;
-      }
-      case AVRO_UNION: {
-        set_type(AvroType::union_);
-        const std::size_t n = avro_schema_union_size(s);
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::uint32_t child = compile(avro_schema_union_branch(s, static_cast<int>(i)));
-          out_.nodes[index].children.push_back(child);
-        }
-        break;
-      }
-      default: throw std::runtime_error(fmt::format("unsupported schema type '{}'", avro_schema_type_name(s)));
-    }
-    return index;
-  }
-
- private:
-  AvroSchema& out_;
-  std::map<avro_schema_t, std::uint32_t> named_;
-};
-
-AvroSchema load_schema(const std::string& path) {
-  const std::string text = read_whole_file(path, "decoder: avro schema file");
-  avro_schema_t schema = nullptr;
-  if (avro_schema_from_json_length(text.data(), text.size(), &schema) != 0 || !schema)
-    throw std::runtime_error(fmt::format("decoder: avro schema file {}: not a valid Avro schema: {}", path, avro_strerror()));
-  AvroSchema out;
-  out.file = path;
-  try {
-    SchemaCompiler compiler(out);
-    out.root = compiler.compile(schema);
-  } catch (const std::runtime_error& e) {
-    avro_schema_decref(schema);
-    throw std::runtime_error(fmt::format("decoder: avro schema file {}: {}", path, e.what()));
-  }
-  avro_schema_decref(schema);
-  return out;
-}
-
-// Items of arrays and maps read from one datum, all levels together: items of zero-byte types (null,
-// empty records) consume no input, so the count alone bounds the work.
-constexpr std::size_t kMaxItems = 1 << 20;
+// Items of arrays and maps in one datum, all levels together, may exceed its byte count by this much:
+// every item takes at least one byte except those of zero-byte types (null, empty records, fixed(0)),
+// which would otherwise let a few bytes claim millions of items.
+constexpr std::size_t kZeroByteItems = 1024;
 
 class AvroDecoder final : public RecordDecoder {
  public:
   AvroDecoder(const DecoderSpec& spec, std::shared_ptr<const std::map<int, AvroSchema>> by_id,
-              std::shared_ptr<const AvroSchema> plain)
+              std::shared_ptr<const AvroSchema> plain, std::shared_ptr<SchemaRegistry> registry)
       : confluent_(spec.confluent_wire_format), max_fields_(spec.max_fields), max_depth_(spec.max_depth),
-        by_id_(std::move(by_id)), plain_(std::move(plain)), out_(spec.max_fields) {}
+        by_id_(std::move(by_id)), plain_(std::move(plain)), registry_(std::move(registry)), out_(spec.max_fields) {}
 
   void decode(std::span<const std::byte> payload, LogEvent& event, RecordSink& sink) override {
     const AvroSchema* schema = plain_.get();
@@ -155,20 +43,37 @@ class AvroDecoder final : public RecordDecoder {
       }
       std::uint32_t id = 0;
       for (int i = 1; i <= 4; ++i) id = id << 8 | static_cast<std::uint8_t>(payload[static_cast<std::size_t>(i)]);
-      const auto it = by_id_->find(static_cast<int>(id));
-      if (it == by_id_->end() || id > 0x7fffffffU) {
+      schema = nullptr;
+      if (id <= 0x7fffffffU) {
+        const int key = static_cast<int>(id);
+        if (const auto it = by_id_->find(key); it != by_id_->end()) {
+          schema = &it->second;
+        } else if (const auto f = fetched_.find(key); f != fetched_.end()) {
+          schema = f->second.get();
+        } else if (registry_) {
+          auto fetched = registry_->fetch(key, error_);
+          if (!fetched) {
+            sink.reject(error_, payload);
+            return;
+          }
+          schema = fetched.get();
+          fetched_.emplace(key, std::move(fetched));
+        }
+      }
+      if (!schema) {
         error_.clear();
         fmt::format_to(std::back_inserter(error_), "avro: unknown schema id {} (add its .avsc under decoder.schemas)", id);
         sink.reject(error_, payload);
         return;
       }
-      schema = &it->second;
       datum = payload.subspan(5);
     }
     schema_ = schema;
     p_ = reinterpret_cast<const std::uint8_t*>(datum.data());
     end_ = p_ + datum.size();
     items_ = 0;
+    datum_size_ = datum.size();
+    item_budget_ = datum.size() + kZeroByteItems;
     name_.clear();
     error_.clear();
     out_.begin(event);
@@ -266,10 +171,8 @@ class AvroDecoder final : public RecordDecoder {
       if (!read_long(size)) return false;
       if (size < 0) return fail("negative block size");
     }
-    if (static_cast<std::uint64_t>(count) > kMaxItems - items_) {
-      error_.clear();
-      return fail(fmt::format("more than {} array or map items in one datum", kMaxItems));
-    }
+    if (static_cast<std::uint64_t>(count) > item_budget_ - items_)
+      return fail(fmt::format("array or map block of {} items, more than the {}-byte datum can hold", count, datum_size_));
     items_ += static_cast<std::size_t>(count);
     return true;
   }
@@ -461,11 +364,15 @@ class AvroDecoder final : public RecordDecoder {
   std::size_t max_depth_;
   std::shared_ptr<const std::map<int, AvroSchema>> by_id_;
   std::shared_ptr<const AvroSchema> plain_;
+  std::shared_ptr<SchemaRegistry> registry_;
+  std::map<int, std::shared_ptr<const AvroSchema>> fetched_;  // from the registry, kept here to skip its lock
   FieldOutput out_;
   const AvroSchema* schema_ = nullptr;
   const std::uint8_t* p_ = nullptr;
   const std::uint8_t* end_ = nullptr;
   std::size_t items_ = 0;
+  std::size_t item_budget_ = 0;
+  std::size_t datum_size_ = 0;
   std::string name_;
   std::string error_;
 };
@@ -473,25 +380,29 @@ class AvroDecoder final : public RecordDecoder {
 class AvroFactory final : public RecordDecoderFactory {
  public:
   explicit AvroFactory(const DecoderSpec& spec) : spec_(spec) {
-    if (!spec.schema_registry_url.empty())
-      throw std::runtime_error("decoder: avro schema_registry_url is not supported yet; list schema files under schemas");
+    if (!spec.schema_registry_url.empty()) {
+      if (!spec.confluent_wire_format)
+        throw std::runtime_error("decoder: avro schema_registry_url needs confluent_wire_format: true");
+      registry_ = std::make_shared<SchemaRegistry>(spec.schema_registry_url);
+    }
     auto by_id = std::make_shared<std::map<int, AvroSchema>>();
     if (spec.confluent_wire_format) {
-      if (spec.avro_schema_files_by_id.empty())
-        throw std::runtime_error("decoder: avro with confluent_wire_format needs schemas (id: .avsc file)");
-      for (const auto& [id, file] : spec.avro_schema_files_by_id) (*by_id)[id] = load_schema(file);
+      if (spec.avro_schema_files_by_id.empty() && !registry_)
+        throw std::runtime_error("decoder: avro with confluent_wire_format needs schemas (id: .avsc file) or schema_registry_url");
+      for (const auto& [id, file] : spec.avro_schema_files_by_id) (*by_id)[id] = load_avro_schema(file);
     } else {
       if (spec.avro_schema_file.empty()) throw std::runtime_error("decoder: avro needs schema_file");
-      plain_ = std::make_shared<const AvroSchema>(load_schema(spec.avro_schema_file));
+      plain_ = std::make_shared<const AvroSchema>(load_avro_schema(spec.avro_schema_file));
     }
     by_id_ = std::move(by_id);
   }
-  std::unique_ptr<RecordDecoder> make() const override { return std::make_unique<AvroDecoder>(spec_, by_id_, plain_); }
+  std::unique_ptr<RecordDecoder> make() const override { return std::make_unique<AvroDecoder>(spec_, by_id_, plain_, registry_); }
 
  private:
   DecoderSpec spec_;
   std::shared_ptr<const std::map<int, AvroSchema>> by_id_;
   std::shared_ptr<const AvroSchema> plain_;
+  std::shared_ptr<SchemaRegistry> registry_;
 };
 
 }  // namespace

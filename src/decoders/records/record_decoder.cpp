@@ -62,11 +62,14 @@ DecoderSpec read_decoder_spec(config::ConfigReader& reader) {
   if (csv && !spec.csv_header && spec.csv_columns.empty())
     reader.error("columns", "required when kind is csv and header is false (the names of the fields by position)");
   if (avro) {
-    if (!spec.schema_registry_url.empty())
-      reader.error("schema_registry_url", "not supported yet: list the schema files by id under `schemas` instead");
+    if (!spec.schema_registry_url.empty() && !spec.confluent_wire_format)
+      reader.error("schema_registry_url", "only used with confluent_wire_format: true (plain datums carry no schema id)");
+    else if (!spec.schema_registry_url.empty() && spec.schema_registry_url.rfind("http://", 0) != 0 &&
+             spec.schema_registry_url.rfind("https://", 0) != 0)
+      reader.error("schema_registry_url", fmt::format("expected an http:// or https:// URL, got '{}'", spec.schema_registry_url));
     if (spec.confluent_wire_format) {
-      if (spec.avro_schema_files_by_id.empty())
-        reader.error("schemas", "required when confluent_wire_format is true (schema id: .avsc file)");
+      if (spec.avro_schema_files_by_id.empty() && spec.schema_registry_url.empty())
+        reader.error("schemas", "required when confluent_wire_format is true and there is no schema_registry_url (schema id: .avsc file)");
     } else {
       if (spec.avro_schema_file.empty())
         reader.error("schema_file", "required when kind is avro (or set confluent_wire_format: true with schemas)");
