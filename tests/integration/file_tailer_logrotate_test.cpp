@@ -146,10 +146,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // Down across rotations: the unread tails are read from the .gz files. (With `compress` alone,
                       // two rotations while down would compress a file created while down, never seen, whose
                       // lines are then only in a .gz matching no known file: not read, by design.)
-                      // Down across two delaycompress rotations is not here: it loses about one file's lines
-                      // (81 750 of 100 000 arrive) — an open bug of the compressed-rotation path, see the
-                      // closing note of issue 6.
-                      RotationCase{"CreateCompressDownAcrossARotation", "create\n  compress", true, true, 1}),
+                      RotationCase{"CreateCompressDownAcrossARotation", "create\n  compress", true, true, 1},
+                      RotationCase{"CreateDelaycompressDownAcrossTwoRotations", "create\n  compress\n  delaycompress",
+                                   true, true, 2}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
