@@ -7,6 +7,7 @@
 #include <glob.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include <cstring>
 #include <map>
@@ -88,9 +89,8 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
   for (auto& [name, s] : sources) {
     if (s->removed) continue;
     // Files of this source with unread content possibly only in a compressed rotation: not open, not known to
-    // be finished. (A file loaded from a checkpoint and not found by the scan is one.) `known` is every identity
-    // of the source: a .gz matching none of them was never seen.
-    std::vector<TrackedFile*> pending, known;
+    // be finished. (A file loaded from a checkpoint and not found by the scan is one.)
+    std::vector<TrackedFile*> pending;
     std::set<std::string> prefixes;
     // The highest rotation number at which a known file is found now, by base path; and the never-seen
     // compressed rotations: read when a known file of the same base has a higher number (rotated before them).
@@ -101,9 +101,12 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
       std::pair<std::uint64_t, std::uint64_t> inode;
     };
     std::vector<Unseen> unseen;
+    // The fingerprints of every identity of the source (a .gz matching none was never seen), by length: each
+    // .gz's start is hashed once per distinct length, not once per known file.
+    std::map<std::uint32_t, std::set<std::uint64_t>> known_fps;
     for (auto& [key, f] : files) {
       if (f->source != name || f->file_id == 0 || f->fp.length == 0) continue;
-      known.push_back(f.get());
+      known_fps[f->fp.length].insert(f->fp.hash);
       prefixes.insert(base_of(f->path));
       if (!f->fd && !f->finished) {
         pending.push_back(f.get());
@@ -114,7 +117,7 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
         m = std::max(m, r->second);
       }
     }
-    if (known.empty()) continue;
+    if (known_fps.empty()) continue;
     for (const auto& pattern : s->config.include) {
       for (const auto& dir : dirs_of(pattern)) {
         std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
@@ -172,7 +175,11 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
           }
           auto rotation = numbered_rotation(path);
           bool is_known = false;
-          for (TrackedFile* f : known) is_known |= fingerprint_matches(g.first, f->fp);
+          for (const auto& [length, hashes] : known_fps) {
+            if (length > g.first.size()) break;
+            is_known = hashes.contains(XXH3_64bits(g.first.data(), length));
+            if (is_known) break;
+          }
           if (is_known && rotation) {
             auto& m = oldest_known[rotation->first];
             m = std::max(m, rotation->second);
@@ -226,12 +233,14 @@ bool FileTailer::Impl::read_unseen_gzip(SourceRt& src, const std::string& rotate
   f.ino = st.st_ino;
   f.acks.reset(0);
   assign_identity(f, *fp);
+  if (!open_from_gzip(f, gz_fd, gz_path)) {
+    files.erase(f.key);
+    return false;
+  }
   spdlog::info("file source {}: {} is a rotation of {} newer than a file already read, compressed before sluice saw "
                "it (created while sluice was down, or just before it stopped); reading all of it (file id {:016x})",
                src.config.name, gz_path, rotated_from, f.file_id);
-  if (open_from_gzip(f, gz_fd, gz_path)) return true;
-  files.erase(f.key);
-  return false;
+  return true;
 }
 
 bool FileTailer::Impl::open_from_gzip(TrackedFile& f, int gz_fd, const std::string& gz_path) {
