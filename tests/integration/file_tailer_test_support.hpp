@@ -224,12 +224,18 @@ class Writer {
     long n = 1;
     while (n <= total_) {
       struct stat st {};
-      if (fd < 0 || ::stat(path_.c_str(), &st) != 0 || st.st_ino != ino) {
-        if (fd >= 0) ::close(fd);
-        fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        struct stat fst {};
-        ::fstat(fd, &fst);
-        ino = fst.st_ino;
+      if (fd < 0 || (::stat(path_.c_str(), &st) == 0 && st.st_ino != ino)) {
+        // Only the first open creates the file. After a rename the writer goes on in the renamed file until the
+        // new one exists: creating it itself would race logrotate's `create`, which then moves the writer's file
+        // aside as <name>-<date>.backup (matched by no source), losing what was written there.
+        int next_fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (fd < 0 ? O_CREAT : 0), 0644);
+        if (next_fd >= 0) {
+          if (fd >= 0) ::close(fd);
+          fd = next_fd;
+          struct stat fst {};
+          ::fstat(fd, &fst);
+          ino = fst.st_ino;
+        }
       }
       batch.clear();
       for (int i = 0; i < per_ms_ && n <= total_; ++i) batch += numbered(n++);

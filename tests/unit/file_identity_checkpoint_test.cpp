@@ -16,7 +16,7 @@ namespace {
 using sluice::testing::TempDir;
 using sluice::testing::write_file;
 
-std::optional<Fingerprint> fingerprint_of(const std::string& path, std::size_t bytes, bool whole = false) {
+std::optional<Fingerprint> file_fingerprint(const std::string& path, std::size_t bytes, bool whole = false) {
   int fd = ::open(path.c_str(), O_RDONLY);
   auto fp = read_fingerprint(fd, bytes, whole);
   ::close(fd);
@@ -27,18 +27,35 @@ TEST(FileIdentity, FingerprintCoversTheFirstLineOrTheFirstBytesAndNeverChangesAs
   TempDir dir("file-identity");
   auto p = dir / "a.log";
   write_file(p, "short");
-  EXPECT_FALSE(fingerprint_of(p, 256).has_value());  // no complete first line, fewer than 256 bytes
-  EXPECT_EQ(fingerprint_of(p, 256, true)->length, 5u);
+  EXPECT_FALSE(file_fingerprint(p, 256).has_value());  // no complete first line, fewer than 256 bytes
+  EXPECT_EQ(file_fingerprint(p, 256, true)->length, 5u);
   write_file(p, "short line\n");
-  auto first = fingerprint_of(p, 256);
+  auto first = file_fingerprint(p, 256);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->length, 11u);
   write_file(p, "short line\nand more lines after it\n");
-  EXPECT_EQ(fingerprint_of(p, 256), first);
+  EXPECT_EQ(file_fingerprint(p, 256), first);
   write_file(p, std::string(300, 'x'));
-  EXPECT_EQ(fingerprint_of(p, 256)->length, 256u);
+  EXPECT_EQ(file_fingerprint(p, 256)->length, 256u);
   write_file(p, "other line\n");
-  EXPECT_NE(fingerprint_of(p, 256)->hash, first->hash);
+  EXPECT_NE(file_fingerprint(p, 256)->hash, first->hash);
+}
+
+// The fingerprint of a never-seen compressed rotation is taken from its decompressed first bytes: it must be the
+// one the plain file had, so that a later restart finds that .gz again for the same identity.
+TEST(FileIdentity, FingerprintOfBytesEqualsTheFingerprintOfTheFileHoldingThem) {
+  TempDir dir("file-identity");
+  auto p = dir / "a.log";
+  for (std::string content : {std::string("first line\nsecond line\n"), std::string(300, 'y'), std::string("short")}) {
+    write_file(p, content);
+    EXPECT_EQ(fingerprint_of(content, 256), file_fingerprint(p, 256)) << content;
+    EXPECT_EQ(fingerprint_of(content, 256, true), file_fingerprint(p, 256, true)) << content;
+  }
+  EXPECT_FALSE(fingerprint_of("short", 256).has_value());
+  EXPECT_EQ(fingerprint_of("short", 256, true)->length, 5u);
+  EXPECT_EQ(fingerprint_of(std::string(5000, 'z'), 8192)->length, 4096u);  // at most 4096 bytes
+  EXPECT_EQ(fingerprint_of("a\nb\n", 256)->length, 2u);
+  EXPECT_FALSE(fingerprint_of("", 256, true).has_value());
 }
 
 TEST(FileIdentity, FileIdDependsOnInodeAndFingerprintAndIsStable) {
@@ -54,7 +71,7 @@ TEST(FileIdentity, FingerprintMatchesOnlyTheSameFirstBytes) {
   TempDir dir("file-identity");
   auto p = dir / "a.log";
   write_file(p, "hello\nworld\n");
-  auto fp = *fingerprint_of(p, 256);
+  auto fp = *file_fingerprint(p, 256);
   int fd = ::open(p.c_str(), O_RDONLY);
   EXPECT_TRUE(fingerprint_matches(fd, fp));
   ::close(fd);

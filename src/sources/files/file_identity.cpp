@@ -3,8 +3,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
-#include <cstring>
 
 namespace sluice::sources {
 namespace {
@@ -28,15 +28,22 @@ std::optional<Fingerprint> read_fingerprint(int fd, std::size_t fingerprint_byte
   std::array<char, kMaxFingerprint> buf;
   std::size_t want = std::min(fingerprint_bytes, kMaxFingerprint);
   std::size_t got = read_prefix(fd, buf.data(), want);
+  return fingerprint_of({buf.data(), got}, want, whole_if_short);
+}
+
+std::optional<Fingerprint> fingerprint_of(std::string_view first_bytes, std::size_t fingerprint_bytes,
+                                          bool whole_if_short) {
+  const std::size_t want = std::min(fingerprint_bytes, kMaxFingerprint);
+  const std::string_view head = first_bytes.substr(0, want);
   std::size_t len = 0;
-  if (const void* nl = std::memchr(buf.data(), '\n', got)) {
-    len = static_cast<const char*>(nl) - buf.data() + 1;
-  } else if (got == want || (whole_if_short && got > 0)) {
-    len = got;
+  if (auto nl = head.find('\n'); nl != std::string_view::npos) {
+    len = nl + 1;
+  } else if (head.size() == want || (whole_if_short && !head.empty())) {
+    len = head.size();
   } else {
     return std::nullopt;
   }
-  return Fingerprint{XXH3_64bits(buf.data(), len), static_cast<std::uint32_t>(len)};
+  return Fingerprint{XXH3_64bits(head.data(), len), static_cast<std::uint32_t>(len)};
 }
 
 bool fingerprint_matches(int fd, const Fingerprint& fp) {

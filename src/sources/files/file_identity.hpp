@@ -25,6 +25,11 @@ struct Fingerprint {
 // is fingerprinted over all its bytes, if it has any.
 std::optional<Fingerprint> read_fingerprint(int fd, std::size_t fingerprint_bytes, bool whole_if_short = false);
 
+// The same for bytes already read (the decompressed start of a gzip file), which must hold the file's first
+// min(size, fingerprint_bytes) bytes.
+std::optional<Fingerprint> fingerprint_of(std::string_view first_bytes, std::size_t fingerprint_bytes,
+                                          bool whole_if_short = false);
+
 // Whether the file's first bytes still carry this fingerprint (false when shorter or different).
 bool fingerprint_matches(int fd, const Fingerprint& fp);
 // The same for bytes already read (the decompressed start of a gzip file).

@@ -7,8 +7,12 @@
 #include <glob.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include <cstring>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "sources/files/file_tailer_impl.hpp"
 #include "sources/files/gzip_reader.hpp"
@@ -43,6 +47,19 @@ std::vector<std::string> dirs_of(const std::string& pattern) {
   return out;
 }
 
+// `<base>.<N>` or `<base>.<N>.gz` (logrotate's numbered rotations): the base path and N.
+std::optional<std::pair<std::string, unsigned long>> numbered_rotation(std::string_view path) {
+  if (path.ends_with(".gz")) path.remove_suffix(3);
+  auto dot = path.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == path.size() || path.size() - dot > 10) return std::nullopt;
+  unsigned long n = 0;
+  for (char c : path.substr(dot + 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<unsigned long>(c - '0');
+  }
+  return std::make_pair(std::string(path.substr(0, dot)), n);
+}
+
 bool write_at(int fd, const char* p, std::size_t n, std::uint64_t at) {
   while (n > 0) {
     ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(at));
@@ -74,17 +91,33 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
     // Files of this source with unread content possibly only in a compressed rotation: not open, not known to
     // be finished. (A file loaded from a checkpoint and not found by the scan is one.)
     std::vector<TrackedFile*> pending;
+    std::set<std::string> prefixes;
+    // The highest rotation number at which a known file is found now, by base path; and the never-seen
+    // compressed rotations: read when a known file of the same base has a higher number (rotated before them).
+    std::map<std::string, unsigned long> oldest_known;
+    struct Unseen {
+      std::string path, base;
+      unsigned long n;
+      std::pair<std::uint64_t, std::uint64_t> inode;
+    };
+    std::vector<Unseen> unseen;
+    // The fingerprints of every identity of the source (a .gz matching none was never seen), by length: each
+    // .gz's start is hashed once per distinct length, not once per known file.
+    std::map<std::uint32_t, std::set<std::uint64_t>> known_fps;
     for (auto& [key, f] : files) {
-      if (f->source == name && !f->fd && !f->finished && f->file_id != 0 && f->fp.length > 0) {
+      if (f->source != name || f->file_id == 0 || f->fp.length == 0) continue;
+      known_fps[f->fp.length].insert(f->fp.hash);
+      prefixes.insert(base_of(f->path));
+      if (!f->fd && !f->finished) {
         pending.push_back(f.get());
+        prefixes.insert(base_of(f->current_path));
+      }
+      if (auto r = numbered_rotation(f->current_path); r && f->fd && !f->from_gzip) {
+        auto& m = oldest_known[r->first];
+        m = std::max(m, r->second);
       }
     }
-    if (pending.empty()) continue;
-    std::vector<std::string> prefixes;
-    for (TrackedFile* f : pending) {
-      prefixes.push_back(base_of(f->path));
-      prefixes.push_back(base_of(f->current_path));
-    }
+    if (known_fps.empty()) continue;
     for (const auto& pattern : s->config.include) {
       for (const auto& dir : dirs_of(pattern)) {
         std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
@@ -129,7 +162,7 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
               }
             }
           }
-          if (!g.gzip || g.used) continue;
+          if (!g.gzip) continue;
           if (g.failed) {
             if (!g.reported && now - g.since >= kTruncatedFinal) {
               g.reported = true;
@@ -140,6 +173,22 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
             }
             continue;
           }
+          auto rotation = numbered_rotation(path);
+          bool is_known = false;
+          for (const auto& [length, hashes] : known_fps) {
+            if (length > g.first.size()) break;
+            is_known = hashes.contains(XXH3_64bits(g.first.data(), length));
+            if (is_known) break;
+          }
+          if (is_known && rotation) {
+            auto& m = oldest_known[rotation->first];
+            m = std::max(m, rotation->second);
+          }
+          if (!is_known) {
+            if (rotation && !g.first.empty()) unseen.push_back({path, rotation->first, rotation->second, inode});
+            continue;
+          }
+          if (g.used) continue;
           TrackedFile* match = nullptr;
           for (TrackedFile* f : pending) {
             if (!f->fd && fingerprint_matches(g.first, f->fp)) {
@@ -155,8 +204,43 @@ void FileTailer::Impl::finish_from_gzip(Clock::time_point now) {
         }
       }
     }
+    for (const Unseen& u : unseen) {
+      auto it = oldest_known.find(u.base);
+      if (it == oldest_known.end() || it->second <= u.n) continue;  // not newer than a known file: history
+      GzipSeen& g = gzip_seen[u.inode];
+      if (g.used || g.failed) continue;
+      UniqueFd fd(::open(u.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) continue;
+      g.used = read_unseen_gzip(*s, u.base, fd.get(), u.path, g.first);
+      if (!g.used && g.failed) g.since = now;
+    }
   }
   for (auto it = gzip_seen.begin(); it != gzip_seen.end();) it = it->second.seen ? std::next(it) : gzip_seen.erase(it);
+}
+
+bool FileTailer::Impl::read_unseen_gzip(SourceRt& src, const std::string& rotated_from, int gz_fd,
+                                        const std::string& gz_path, std::string_view first) {
+  auto fp = fingerprint_of(first, src.config.fingerprint_bytes, true);
+  struct stat st {};
+  if (!fp || ::fstat(gz_fd, &st) != 0) return false;
+  TrackedFile& f = new_file();
+  f.source = src.config.name;
+  f.path = rotated_from;  // where its lines were written: the same path as every other file of that log
+  f.publish_key = config.host + ":" + rotated_from;
+  f.current_path = gz_path;
+  // The .gz's inode until it is opened: stable while it is on disk, so a second try makes the same id.
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  f.acks.reset(0);
+  assign_identity(f, *fp);
+  if (!open_from_gzip(f, gz_fd, gz_path)) {
+    files.erase(f.key);
+    return false;
+  }
+  spdlog::info("file source {}: {} is a rotation of {} newer than a file already read, compressed before sluice saw "
+               "it (created while sluice was down, or just before it stopped); reading all of it (file id {:016x})",
+               src.config.name, gz_path, rotated_from, f.file_id);
+  return true;
 }
 
 bool FileTailer::Impl::open_from_gzip(TrackedFile& f, int gz_fd, const std::string& gz_path) {

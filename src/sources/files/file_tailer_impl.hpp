@@ -115,6 +115,8 @@ struct FileTailer::Impl {
   // file_tailer_gzip.cpp
   void finish_from_gzip(Clock::time_point now);
   bool open_from_gzip(TrackedFile& f, int gz_fd, const std::string& gz_path);
+  bool read_unseen_gzip(SourceRt& src, const std::string& rotated_from, int gz_fd, const std::string& gz_path,
+                        std::string_view first);
 
   FileTailerConfig config;
   ChunkPublisher& publisher;
