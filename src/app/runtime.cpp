@@ -31,6 +31,9 @@
 #include "sinks/metric_router.hpp"
 #include "sources/falcon_receivers.hpp"
 #include "sources/graphite_receiver.hpp"
+#include "sources/otlp_http_receiver.hpp"
+#include "pipeline/span_batch_builder.hpp"
+#include "sinks/spans_table.hpp"
 #include "sources/udp_source.hpp"
 #include "transforms/enricher.hpp"
 #include "transforms/metadata/directory.hpp"
@@ -51,6 +54,7 @@ struct Runtime::Parts {
   std::unique_ptr<FalconRpcReceiver> falcon_rpc;
   std::unique_ptr<FalconSocketReceiver> falcon_socket;
   std::unique_ptr<GraphiteReceiver> graphite;
+  std::unique_ptr<OtlpHttpReceiver> otlp;
 
   std::unique_ptr<sinks::Store> store;
   FlowSchema schema;
@@ -70,6 +74,8 @@ struct Runtime::Parts {
   std::unique_ptr<sinks::DeadLetters> dead_letters;
   std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
   std::unique_ptr<pipeline::BatchSink> log_sink;
+  std::unique_ptr<pipeline::SpanDecoding> span_decoding;  // shared by the spans pipeline and spans jobs
+  std::unique_ptr<pipeline::BatchSink> span_sink;
   std::atomic<bool> started{false};
 };
 
@@ -171,13 +177,35 @@ void Runtime::start_outlet() {
   parts_->sink = std::make_unique<pipeline::BatchSink>("flows", *parts_->store, policy, metrics_);
 
   auto* decoding = parts_->flow_decoding.get();
-  add_builtin_job("flows", "", config_.topic_for(SourceKind::netflow), out.workers,
+  add_builtin_job("flows", "", {config_.topic_for(SourceKind::netflow)}, out.workers,
                   [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::FlowBatchBuilder>(*decoding); },
                   *parts_->sink);
   if (out.metrics) start_metrics(policy);
   if (out.logs) start_logs(policy);
+  parts_->span_decoding = std::make_unique<pipeline::SpanDecoding>(metrics_);
+  if (out.spans) start_spans(policy);
   start_jobs();
   for (auto& job : parts_->builtin_jobs) job->start();
+}
+
+void Runtime::start_spans(const pipeline::BatchSinkPolicy& policy) {
+  const auto& spans = *config_.outlet->spans;
+  sinks::ensure_spans_tables(*parts_->store, spans.table, spans.ttl);
+  parts_->span_sink = std::make_unique<pipeline::BatchSink>("spans", *parts_->store, policy, metrics_);
+  // One built-in job reads the inlet's OTLP topic and the Jaeger topics, each partition in its topic's format.
+  std::map<std::string, pipeline::SpanFormat> formats{{config_.topic_for(SourceKind::span), pipeline::SpanFormat::otlp_envelope}};
+  for (const auto& t : spans.jaeger_proto_topics) formats[t] = pipeline::SpanFormat::jaeger_proto;
+  for (const auto& t : spans.jaeger_json_topics) formats[t] = pipeline::SpanFormat::jaeger_json;
+  std::vector<std::string> topics;
+  for (const auto& [topic, format] : formats) topics.push_back(topic);
+  if (!config_.bus.kafka && topics.size() > 1) {
+    throw std::runtime_error("outlet.spans: Jaeger topics are Kafka topics; configure bus.kafka, or remove "
+                             "jaeger_proto_topics and jaeger_json_topics");
+  }
+  add_builtin_job("spans", "-spans", topics, 1,
+                  pipeline::span_builders(*parts_->span_decoding, std::move(formats), pipeline::SpanFormat::otlp_envelope,
+                                          parts_->store->dialect(), spans.table),
+                  *parts_->span_sink);
 }
 
 void Runtime::start_jobs() {
@@ -189,6 +217,19 @@ void Runtime::start_jobs() {
   env.commit_interval = out.commit_interval;
   env.drain_timeout = config_.shutdown_timeout / 2;
   env.parallel_inserts = out.sink.parallel_inserts;
+  auto* decoding = parts_->span_decoding.get();
+  const auto dialect = parts_->store->dialect();
+  env.span_builders = [decoding, dialect](pipeline::jobs::SpanEncoding encoding, const std::string& table,
+                                          pipeline::jobs::ProcessorContext&) {
+    using pipeline::jobs::SpanEncoding;
+    const auto format = encoding == SpanEncoding::jaeger_proto  ? pipeline::SpanFormat::jaeger_proto
+                        : encoding == SpanEncoding::jaeger_json ? pipeline::SpanFormat::jaeger_json
+                        : encoding == SpanEncoding::otlp_proto  ? pipeline::SpanFormat::otlp_proto
+                                                                : pipeline::SpanFormat::otlp_json;
+    return pipeline::span_builders(*decoding, format, dialect, table);
+  };
+  auto* store = parts_->store.get();
+  env.ensure_spans_tables = [store](const std::string& table) { sinks::ensure_spans_tables(*store, table); };
   parts_->job_manager = std::make_unique<pipeline::jobs::JobManager>(std::move(env), metrics_);
   parts_->job_manager->set_config_jobs(config_.jobs);
   parts_->job_manager->start();
@@ -231,12 +272,13 @@ std::vector<std::string> Runtime::running_job_names() const {
   return names;
 }
 
-void Runtime::add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
-                              int processors, pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
+void Runtime::add_builtin_job(const std::string& name, const std::string& group_suffix,
+                              const std::vector<std::string>& topics, int processors,
+                              pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
   pipeline::jobs::JobPlan plan;
   plan.name = name;
   plan.kind = "built-in";
-  plan.topics = {topic};
+  plan.topics = topics;
   plan.processors = processors;
   plan.consumer_job = job_config(name);
   if (config_.bus.kafka) {
@@ -245,13 +287,13 @@ void Runtime::add_builtin_job(const std::string& name, const std::string& group_
     auto kc = kafka_config(*config_.bus.kafka);
     kc.consumer_group += group_suffix;
     plan.group = kc.consumer_group;
-    plan.make_consumer = [this, kc, topic](int, int) -> std::unique_ptr<bus::Consumer> {
-      return std::make_unique<bus::KafkaConsumer>(kc, std::vector<std::string>{topic}, metrics_);
+    plan.make_consumer = [this, kc, topics](int, int) -> std::unique_ptr<bus::Consumer> {
+      return std::make_unique<bus::KafkaConsumer>(kc, topics, metrics_);
     };
   } else {
     plan.group = "memory";
-    plan.make_consumer = [this, topic](int index, int count) {
-      return parts_->memory_bus->make_consumer(index, count, {topic});
+    plan.make_consumer = [this, topics](int index, int count) {
+      return parts_->memory_bus->make_consumer(index, count, topics);
     };
   }
   plan.make_parts = [builders = std::move(builders), &target](int, pipeline::jobs::ProcessorContext&) {
@@ -282,7 +324,7 @@ void Runtime::start_metrics(const pipeline::BatchSinkPolicy& policy) {
       *out.metrics, std::filesystem::path(config_.data_dir) / "spool", parts_->store.get(), policy, metrics_);
   parts_->metric_router->start();
   auto* decoding = parts_->metric_decoding.get();
-  add_builtin_job("metrics", "-metrics", config_.topic_for(SourceKind::falcon), 1,
+  add_builtin_job("metrics", "-metrics", {config_.topic_for(SourceKind::falcon)}, 1,
                   [decoding](const bus::PartitionRef&) { return std::make_unique<pipeline::MetricBatchBuilder>(*decoding); },
                   *parts_->metric_router);
 }
@@ -298,7 +340,7 @@ void Runtime::start_logs(const pipeline::BatchSinkPolicy& policy) {
   const std::string topic = config_.topic_for(SourceKind::log);
   const auto add_job = [&](const std::string& name, const std::string& group_suffix,
                            pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target) {
-    add_builtin_job(name, group_suffix, topic, 1, std::move(builders), target);
+    add_builtin_job(name, group_suffix, {topic}, 1, std::move(builders), target);
   };
   if (logs.store) {
     sinks::ensure_logs_table(*parts_->store, logs.table, logs.ttl);
@@ -369,6 +411,12 @@ void Runtime::start_inlet() {
     parts_->graphite = std::make_unique<GraphiteReceiver>(tcp(*g, SourceKind::graphite), *parts_->producer, metrics_);
     parts_->graphite->start();
   }
+  if (const auto& o = config_.inlet.otlp) {
+    parts_->otlp = std::make_unique<OtlpHttpReceiver>(
+        OtlpHttpConfig{o->listen, o->max_body, o->idle_timeout, o->threads, config_.topic_for(SourceKind::span)},
+        *parts_->producer, metrics_);
+    parts_->otlp->start();
+  }
   if (const auto& f = config_.inlet.files) {
     parts_->log_inlet = std::make_unique<LogInlet>(*f, config_.data_dir, config_.topic_for(SourceKind::log),
                                                    *parts_->producer, metrics_);
@@ -396,6 +444,9 @@ void Runtime::start() {
     }
     if (config_.inlet.files || (config_.outlet && config_.outlet->logs)) {
       topics.push_back(config_.topic_for(SourceKind::log));
+    }
+    if (config_.inlet.otlp || (config_.outlet && config_.outlet->spans)) {
+      topics.push_back(config_.topic_for(SourceKind::span));
     }
     bus::ensure_topics(kafka_config(*config_.bus.kafka), topics, metrics_);
   } else {
@@ -459,6 +510,7 @@ bool Runtime::stop() {
                config_.shutdown_timeout.count() / 1000);
   for (auto& s : parts_->sources) s->stop();
   if (parts_->falcon_http) parts_->falcon_http->stop();
+  if (parts_->otlp) parts_->otlp->stop();
   if (parts_->falcon_rpc) parts_->falcon_rpc->stop();
   if (parts_->falcon_socket) parts_->falcon_socket->stop();
   if (parts_->graphite) parts_->graphite->stop();
@@ -490,6 +542,11 @@ bool Runtime::stop() {
     clean = clean && before == 0;
   }
   if (parts_->elasticsearch) parts_->elasticsearch->stop(deadline);
+  if (parts_->span_sink) {
+    const auto before = parts_->span_sink->pending();
+    parts_->span_sink->stop(deadline);
+    clean = clean && before == 0;
+  }
   if (parts_->metadata) parts_->metadata->stop();  // after the decoders: saves the name cache
   // Last: the entry disappears once this instance has handed everything over.
   if (parts_->registration) parts_->registration->stop();
@@ -514,6 +571,7 @@ nlohmann::json Runtime::status() const {
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& s : parts_->sources) sources.push_back(s->status());
   if (parts_->falcon_http) sources.push_back(parts_->falcon_http->status());
+  if (parts_->otlp) sources.push_back(parts_->otlp->status());
   if (parts_->falcon_rpc) sources.push_back(parts_->falcon_rpc->status());
   if (parts_->falcon_socket) sources.push_back(parts_->falcon_socket->status());
   if (parts_->graphite) sources.push_back(parts_->graphite->status());
@@ -523,6 +581,7 @@ nlohmann::json Runtime::status() const {
   nlohmann::json sinks = nlohmann::json::array();
   if (parts_->sink) sinks.push_back(parts_->sink->status());
   if (parts_->log_sink) sinks.push_back(parts_->log_sink->status());
+  if (parts_->span_sink) sinks.push_back(parts_->span_sink->status());
   if (parts_->elasticsearch) sinks.push_back(parts_->elasticsearch->status());
   j["sinks"] = std::move(sinks);
   if (parts_->metric_router) j["destinations"] = parts_->metric_router->status();

@@ -44,7 +44,8 @@ class Runtime {
   void start_jobs();
   void start_coordination();
   std::vector<std::string> running_job_names() const;
-  void add_builtin_job(const std::string& name, const std::string& group_suffix, const std::string& topic,
+  void start_spans(const pipeline::BatchSinkPolicy& policy);
+  void add_builtin_job(const std::string& name, const std::string& group_suffix, const std::vector<std::string>& topics,
                        int processors, pipeline::BatchBuilderFactory builders, pipeline::BatchTarget& target);
   nlohmann::json jobs_status() const;
   pipeline::ConsumerJobConfig job_config(const std::string& name) const;

@@ -31,7 +31,7 @@ struct BatchSinkPolicy {
   // never acknowledged (the bus replays it) and `on_exhausted` is told why, so that the owner can
   // restart whatever feeds this sink (a job's processor) instead of retrying blindly.
   int max_attempts = 0;
-  std::function<void(const std::string& reason)> on_exhausted;
+  std::function<void(const std::string& reason)> on_exhausted{};
 };
 
 // Where a consumer job hands its closed batches, in offset order: `on_done` runs once the batch is

@@ -31,7 +31,7 @@ struct ConsumerJobConfig {
   std::chrono::milliseconds revoke_timeout{30'000};  // how long revocation waits for in-flight batches
   // Prepended to the deduplication token, so that two jobs reading one topic into one table never
   // take each other's batches for replays. Empty for the built-in pipelines (their tokens predate it).
-  std::string token_prefix;
+  std::string token_prefix{};
 };
 
 struct OffsetRange {

@@ -494,8 +494,9 @@ TEST(RecordDecodersProtobuf, EveryFieldKindFromProtoc) {
   EXPECT_EQ(out.records[0], kReading);
   // Nested messages may be chosen as the root too.
   auto inner = protoc.decoder("sluice.test.Reading.Inner");
+  // proto3: an absent singular scalar is its zero value (an enum's first value), and the record says so.
   EXPECT_EQ(decode(*inner, protoc.encode("sluice.test.Reading.Inner", "note: \"x\"")).records,
-            std::vector<std::string>{"note:s=x\n"});
+            std::vector<std::string>{"note:s=x\nlevel:s=LEVEL_UNSPECIFIED\n"});
 }
 
 TEST(RecordDecodersProtobuf, ConfluentFramingSelectsTheMessageByIndexes) {
@@ -519,7 +520,10 @@ TEST(RecordDecodersProtobuf, RejectsWithReasons) {
   Protoc protoc;
   auto d = protoc.decoder("sluice.test.Reading");
   // level = 9: newer than the descriptor, kept as its number.
-  EXPECT_EQ(decode(*d, std::string("\x80\x01\x09", 3)).records, std::vector<std::string>{"level:n=9\n"});
+  // The other scalars are absent, hence their proto3 zero values.
+  EXPECT_EQ(decode(*d, std::string("\x80\x01\x09", 3)).records,
+            std::vector<std::string>{"level:n=9\nname:s=\nvalue:n=0\nratio:n=0\ndelta:n=0\ntotal:n=0\ncount:n=0\nbig:n=0\n"
+                                     "zig:n=0\nzig64:n=0\nf32:n=0\nf64:n=0\nsf32:n=0\nsf64:n=0\nok:b=false\nblob:s=\n"});
   EXPECT_EQ(decode(*d, std::string("\x08\x01", 2)).reasons,
             std::vector<std::string>{
                 "protobuf: wire type varint where sluice.test.Reading expects length-delimited at field name"});

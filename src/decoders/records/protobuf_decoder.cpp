@@ -28,6 +28,9 @@ struct PbField {
   int type = 0;
   std::string type_name;
   std::uint32_t target = 0;  // message or enum index once resolved
+  // proto3 singular scalar without explicit presence: absent on the wire means its zero value, which
+  // the record then carries (an id of 0 is an id, not a missing field).
+  bool implicit_default = false;
 };
 struct PbMessage {
   std::string full_name;
@@ -77,14 +80,17 @@ class DescriptorLoader {
   }
 
  private:
+  bool proto3_ = false;  // the syntax of the file being read
   void file(std::span<const std::byte> data) {
     std::string package;
     std::vector<std::span<const std::byte>> messages, enums;
     protobuf::Reader r(data);
     protobuf::Field f;
+    proto3_ = false;
     while (r.next(f)) {
       if (f.type != WireType::length_delimited) continue;
-      if (f.number == 2) package.assign(f.text());
+      if (f.number == 12) proto3_ = f.text() == "proto3";
+      else if (f.number == 2) package.assign(f.text());
       else if (f.number == 4) messages.push_back(f.bytes);
       else if (f.number == 5) enums.push_back(f.bytes);
     }
@@ -146,14 +152,19 @@ class DescriptorLoader {
     PbField out;
     protobuf::Reader r(data);
     protobuf::Field f;
+    bool in_oneof = false, explicit_presence = false;
     while (r.next(f)) {
-      if (f.number == 1 && f.type == WireType::length_delimited) out.name.assign(f.text());
+      if (f.number == 9 && f.type == WireType::varint) in_oneof = true;
+      else if (f.number == 17 && f.type == WireType::varint) explicit_presence = f.integer != 0;
+      else if (f.number == 1 && f.type == WireType::length_delimited) out.name.assign(f.text());
       else if (f.number == 3 && f.type == WireType::varint) out.number = static_cast<std::uint32_t>(f.integer);
       else if (f.number == 4 && f.type == WireType::varint) out.label = static_cast<int>(f.integer);
       else if (f.number == 5 && f.type == WireType::varint) out.type = static_cast<int>(f.integer);
       else if (f.number == 6 && f.type == WireType::length_delimited) out.type_name.assign(f.text());
     }
     if (r.failed()) malformed("FieldDescriptorProto");
+    out.implicit_default = proto3_ && out.label != kRepeated && out.type != kMessage && out.type != kGroup &&
+                           !in_oneof && !explicit_presence;
     return out;
   }
 
@@ -390,6 +401,19 @@ class ProtobufDecoder final : public RecordDecoder {
         if (!f || !scalar(field, entries[j - 1].wire, f->value, &f->type)) return false;
       }
       i = j;
+    }
+    // proto3 zero values are not on the wire; the record carries them like any other value.
+    std::size_t e = 0;
+    for (std::uint32_t k = 0; k < m.fields.size(); ++k) {
+      while (e < entries.size() && entries[e].field < k) ++e;
+      if (!m.fields[k].implicit_default || (e < entries.size() && entries[e].field == k)) continue;
+      name_.resize(base);
+      if (base) name_ += '.';
+      name_ += m.fields[k].name;
+      protobuf::Field zero;
+      zero.type = wire_type_of(m.fields[k].type);
+      transforms::LogField* f = add();
+      if (!f || !scalar(m.fields[k], zero, f->value, &f->type)) return false;
     }
     name_.resize(base);
     return true;

@@ -74,11 +74,15 @@ JobSpec read_job_spec(config::ConfigReader& r, std::optional<std::string> name) 
     auto s = r.child("spans");
     j.spans_table = s.string("table", j.spans_table);
     s.finish();
-    if (r.has("mapping")) r.error("mapping", "a spans job writes the spans tables; remove the mapping");
+    if (r.has("mapping")) {
+      r.error("mapping", "a spans job writes the spans tables; remove the mapping");
+      r.child("mapping");
+    }
   }
   if (r.has("rules")) {
     if (j.output == JobOutput::spans) {
       r.error("rules", "rules apply to records of mapped jobs, not to spans");
+      static_cast<void>(r.list("rules"));
     } else {
       MetricsRegistry scratch;  // checked here so that errors carry key paths; built again at start
       static_cast<void>(transforms::rules::RuleSet::read(r, scratch, "rules"));
