@@ -16,6 +16,7 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
       policy_(std::move(policy)),
       batches_ok_(metrics.counter("sink_batches_total", "Batches stored", {{"sink", name_}})),
       rows_ok_(metrics.counter("sink_rows_total", "Rows stored", {{"sink", name_}})),
+      coalesced_(metrics.counter("sink_coalesced_batches_total", "Batches inserted together with an earlier one (policy coalesce)", {{"sink", name_}})),
       body_bytes_(metrics.counter("sink_body_bytes_total", "Encoded bytes of stored batches", {{"sink", name_}})),
       retries_(metrics.counter("sink_retries_total", "Insert attempts that failed and were retried", {{"sink", name_}})),
       dead_batches_(metrics.counter("sink_dead_letter_batches_total", "Batches refused permanently and written to dead letters", {{"sink", name_}})),
@@ -92,21 +93,50 @@ bool BatchSink::sleep_unless_aborted(std::chrono::milliseconds d) {
 void BatchSink::worker() {
   for (;;) {
     Job job;
+    std::vector<Job> more;  // queued batches of the same table, inserted together with `job`
     {
       std::unique_lock lock(mutex_);
       work_cv_.wait(lock, [&] { return !queue_.empty() || aborted_.load(); });
       if (aborted_.load()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
-      ++in_flight_;
+      std::uint64_t size = job.request.body.size();
+      while (policy_.coalesce && job.request.format == "Native" && !queue_.empty() &&
+             queue_.front().request.table == job.request.table && queue_.front().request.format == job.request.format &&
+             size + queue_.front().request.body.size() <= policy_.coalesce_max_bytes) {
+        size += queue_.front().request.body.size();
+        more.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      in_flight_ += 1 + more.size();
+    }
+    const std::size_t taken = 1 + more.size();
+    if (!more.empty()) {
+      // A Native body is a stream of blocks: the bodies follow one another in one insert, which
+      // ClickHouse writes as one part. The combination is not rebuilt on replay, so it carries no
+      // deduplication token (at-least-once).
+      std::vector<std::function<void()>> done_callbacks;
+      done_callbacks.push_back(std::move(job.on_done));
+      for (auto& m : more) {
+        job.request.body += m.request.body;
+        job.request.rows += m.request.rows;
+        done_callbacks.push_back(std::move(m.on_done));
+      }
+      job.request.dedup_token.clear();
+      job.on_done = [callbacks = std::move(done_callbacks)] {
+        for (const auto& cb : callbacks) {
+          if (cb) cb();
+        }
+      };
+      coalesced_.inc(more.size());
     }
     const bool done = deliver(job);
     if (done && job.on_done) job.on_done();
     {
       std::lock_guard lock(mutex_);
-      --in_flight_;
+      in_flight_ -= taken;
       pending_bytes_ -= job.request.body.size();
-      if (!done) abandoned_.inc();
+      if (!done) abandoned_.inc(taken);
     }
     space_cv_.notify_all();
   }

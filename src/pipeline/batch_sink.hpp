@@ -31,6 +31,11 @@ struct BatchSinkPolicy {
   // never acknowledged (the bus replays it) and `on_exhausted` is told why, so that the owner can
   // restart whatever feeds this sink (a job's processor) instead of retrying blindly.
   int max_attempts = 0;
+  // Insert the Native batches waiting in the queue for one table together, as one part: far fewer
+  // parts (and merges) when many partitions each close small batches, at the price of the per-batch
+  // deduplication token (a replay after a crash may store such rows twice).
+  bool coalesce = false;
+  std::uint64_t coalesce_max_bytes = 256ull << 20;
   std::function<void(const std::string& reason)> on_exhausted{};
 };
 
@@ -84,6 +89,7 @@ class BatchSink final : public BatchTarget {
 
   Counter& batches_ok_;
   Counter& rows_ok_;
+  Counter& coalesced_;
   Counter& body_bytes_;
   Counter& retries_;
   Counter& dead_batches_;

@@ -217,7 +217,11 @@ void ConsumerJob::on_idle() {
   }
   if (now - last_commit_ >= config_.commit_interval) {
     last_commit_ = now;
-    for (auto& [ref, ptr] : partitions_) commit(*ptr, false);
+    // One refusal ends the round: the others would wait for the same unreachable coordinator, each
+    // for librdkafka's timeout, and stall consumption meanwhile. The next round retries them all.
+    for (auto& [ref, ptr] : partitions_) {
+      if (!commit(*ptr, false)) break;
+    }
   }
 }
 
@@ -231,6 +235,7 @@ void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
   }
   // Give in-flight batches a chance to land so the next owner replays as little as possible.
   const auto deadline = std::chrono::steady_clock::now() + config_.revoke_timeout;
+  bool bus_refused = false;
   for (auto& p : leaving) {
     while (std::chrono::steady_clock::now() < deadline && !abandoning_.load()) {
       {
@@ -239,7 +244,16 @@ void ConsumerJob::on_revoked(const std::vector<bus::PartitionRef>& refs) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    commit(*p, false);
+    // After one refusal the rest are not tried: each would wait as long, and the next owner replays
+    // from the last commit anyway. This keeps a shutdown during a Kafka outage within its deadline.
+    if (bus_refused || !commit(*p, false)) {
+      if (!bus_refused) {
+        spdlog::warn("job {}: the bus refused a commit while handing partitions over; the next owner replays "
+                     "from the last committed offsets",
+                     config_.name);
+      }
+      bus_refused = true;
+    }
     std::lock_guard lock(p->mutex);
     if (!p->in_flight.empty()) {
       spdlog::warn("job {}: {}/{} handed over with {} batches not yet stored; the next owner rebuilds them",

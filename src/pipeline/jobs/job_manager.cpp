@@ -143,6 +143,8 @@ std::unique_ptr<JobDriver> JobManager::build(const JobSpec& spec) {
   policy.retry_max = spec.retry.max;
   policy.max_attempts = spec.retry.max_attempts;
   policy.dead_letter_dir = dir + "/batches";
+  policy.coalesce = spec.batch.coalesce;
+  if (spec.batch.coalesce) policy.max_pending_batches = 1024;  // many small batches make one insert
   sinks::Store* store = env_.store;
   const std::string name = spec.name;
 

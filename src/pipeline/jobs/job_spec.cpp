@@ -94,6 +94,7 @@ JobSpec read_job_spec(config::ConfigReader& r, std::optional<std::string> name) 
     j.batch.max_rows = static_cast<std::uint64_t>(b.integer("max_rows", static_cast<std::int64_t>(j.batch.max_rows), 1, 10'000'000));
     j.batch.max_bytes = b.size("max_bytes", j.batch.max_bytes);
     j.batch.max_delay = b.duration("max_delay", j.batch.max_delay);
+    j.batch.coalesce = b.boolean("coalesce", j.batch.coalesce);
     if (j.batch.max_delay.count() <= 0) b.error("max_delay", "must be positive");
     b.finish();
   }

@@ -26,6 +26,9 @@ struct JobBatchPolicy {
   std::uint64_t max_rows = 100'000;
   std::uint64_t max_bytes = 64ull << 20;
   std::chrono::milliseconds max_delay{1000};
+  // Insert the batches of several partitions together (BatchSinkPolicy::coalesce): far fewer parts,
+  // at-least-once instead of token-deduplicated inserts.
+  bool coalesce = false;
 };
 
 struct JobRetryPolicy {
