@@ -31,7 +31,7 @@ test: setup-test $(BUILD_DIR)/Makefile
 
 # The prebuilt libchdb.so (560 MB, its own allocator) crashes while loading into an ASan process, so
 # the sanitizer run leaves out the tests that load it; `make test` runs them.
-CHDB_TESTS = Chdb|IntoChdb|RunE2E.(Softflowd|Sigterm|Random)|TemplatePersistenceE2E|EnrichE2E|TransferE2E|LogShippingE2E.(Create|Copy|Kill|Kafka|Shipped)
+CHDB_TESTS = Chdb|IntoChdb|JobsE2E.Etcd|SpansE2E|RunE2E.(Softflowd|Sigterm|Random)|TemplatePersistenceE2E|EnrichE2E|TransferE2E|LogShippingE2E.(Create|Copy|Kill|Kafka|Shipped)
 
 test-asan: setup-test
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON $(CMAKE_FLAGS)
