@@ -31,6 +31,15 @@ trap cleanup EXIT
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 cpu_s() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' || echo 0; }
 now() { date +%s.%N; }
+# CPU seconds of the process's threads by owner: sluice's own and librdkafka's ("sluice*", "rdk:*") and the
+# embedded store's (every other name: chDB's insert pipeline, merges, pools).
+cpu_split() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/$1/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
+  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
+                          END { printf "%.2f %.2f", own / hz, store / hz }'
+}
 
 coproc MOCKP { exec "$MOCK" --brokers 1 --topic "events:$PARTITIONS" --topic sluice-flows:1 --topic sluice-flow-templates:1; }
 pids+=("$MOCKP_PID")
@@ -104,6 +113,7 @@ for _ in $(seq 200); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/nul
 # The clock and the CPU count start once sluice answers (chDB loaded), before the job has its partitions.
 t0=$(now)
 c0=$(cpu_s "$spid")
+read -r own0 store0 < <(cpu_split "$spid")
 got=0 prev=-1 stable=0
 while :; do
   kill -0 "$spid" 2>/dev/null || { echo "sluice exited; log:" >&2; tail -20 "$tmp/sluice/sluice.log" >&2; exit 1; }
@@ -117,7 +127,12 @@ while :; do
 done
 secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
+read -r own1 store1 < <(cpu_split "$spid")
+own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
+store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
 distinct=$(curl -sf --get "127.0.0.1:$admin/api/v0/query" --data-urlencode "sql=SELECT uniqExact(id) FROM sluice.events")
 echo "sluice job (json, 10 columns, parallelism $PARALLELISM) into chDB: $got rows ($distinct distinct ids) in $secs s"
 awk -v n="$got" -v s="$secs" -v c="$cpu" 'BEGIN {
   printf "  wall: %.0f records/s\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
+awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {
+  printf "        of which sluice and librdkafka threads %.2f s (%.0f records per CPU-second), chDB threads %.2f s\n", o, n / o, st }'
