@@ -65,7 +65,8 @@ struct Cluster {
 std::size_t assigned_partitions(SluiceInstance& outlet) {
   std::size_t n = 0;
   const auto status = outlet.status();  // kept alive: a range-for over status()["jobs"] would dangle
-  for (const auto& job : status["jobs"]) n += job["partitions"].size();
+  for (const auto& job : status["jobs"])
+    for (const auto& processor : job["processors"]) n += processor.value("partitions", nlohmann::json::array()).size();
   return n;
 }
 
