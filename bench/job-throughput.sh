@@ -6,7 +6,9 @@
 # every record. Prints records/s (wall) and records per CPU-second of the sluice process, which is the
 # per-core figure (sluice's own threads: Kafka fetch, decode, mapping, and chDB's insert work).
 #   bench/job-throughput.sh [BUILD_DIR]
-#   env: RECORDS (1000000), PARTITIONS (32), PARALLELISM (1), PERF=1 records a profile (KEEP=1 keeps it)
+#   env: RECORDS (1000000), PARTITIONS (32), PARALLELISM (1), COMPRESSION of the topic (zstd; lz4, snappy,
+#        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy), PERF=1 records a profile
+#        (PERF_CALLGRAPH=dwarf for one without frame pointers; KEEP=1 keeps it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
@@ -38,7 +40,7 @@ cpu_split() {
   for t in /proc/$1/task/*; do
     printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
   done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
-                          END { printf "%.2f %.2f", own / hz, store / hz }'
+                          END { printf "%.2f %.2f\n", own / hz, store / hz }'
 }
 
 coproc MOCKP { exec "$MOCK" --brokers 1 --topic "events:$PARTITIONS" --topic sluice-flows:1 --topic sluice-flow-templates:1; }
@@ -62,12 +64,12 @@ with open(path, "w") as f:
             f.write("".join(out)); out = []
     f.write("".join(out))
 PY
-# zstd: the mock cluster keeps only about 5 MB (compressed) per partition.
-# Keyed by id, so that the records spread evenly over the partitions.
-kcat -P -b "$bootstrap" -t events -K $'\t' -z zstd -X linger.ms=100 -X batch.num.messages=100000 -X batch.size=4000000 \
+# The mock cluster keeps only about 5 MB (compressed) per partition: with less compression than zstd's,
+# use more PARTITIONS for more RECORDS. Keyed by id, so that the records spread evenly over the partitions.
+kcat -P -b "$bootstrap" -t events -K $'\t' -z "${COMPRESSION:-zstd}" -X linger.ms=100 -X batch.num.messages=100000 -X batch.size=4000000 \
   -l "$tmp/input.jsonl"
 held=$(kcat -C -b "$bootstrap" -t events -e -q -f '\n' | wc -l)
-echo "input: $RECORDS records ($(stat -c %s "$tmp/input.jsonl") bytes of keys and JSON) on $PARTITIONS partitions; the topic holds $held"
+echo "input: $RECORDS records ($(stat -c %s "$tmp/input.jsonl") bytes of keys and JSON) on $PARTITIONS partitions (${COMPRESSION:-zstd}); the topic holds $held"
 (( held == RECORDS )) || { echo "the mock cluster dropped records: use more PARTITIONS or fewer RECORDS" >&2; exit 1; }
 
 admin=$(free_port)
@@ -105,13 +107,18 @@ t0=$(now)
 "$SLUICE" outlet -c "$tmp/sluice/sluice.yaml" > "$tmp/sluice/sluice.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-if [[ -n "${PERF:-}" ]]; then perf record -g -o "$tmp/perf.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
+if [[ -n "${PERF:-}" ]]; then perf record --call-graph "${PERF_CALLGRAPH:-fp}" -o "$tmp/perf.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
 # Rows the store acknowledged (sluice_sink_rows_total of the job's sinks): cheaper than asking chDB,
 # whose work would count against sluice's CPU; the table is checked at the end.
 count() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_sink_rows_total\{sink="job-events-/ { s += $2 } END { printf "%d", s }'; }
+consumed() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_kafka_consumed_total/ { s += $2 } END { printf "%d", s }'; }
 for _ in $(seq 200); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.05; done
-# The clock and the CPU count start once sluice answers (chDB loaded), before the job has its partitions.
+started=$(now)
+# The clock and the CPU count start with the first record consumed: joining the group (the mock
+# cluster's initial rebalance delay is 3 s) is start-up, not throughput.
+for _ in $(seq 600); do (( $(consumed) > 0 )) && break; sleep 0.01; done
 t0=$(now)
+echo "group joined and first record consumed $(awk -v a="$started" -v b="$t0" 'BEGIN { printf "%.2f", b - a }') s after sluice answered"
 c0=$(cpu_s "$spid")
 read -r own0 store0 < <(cpu_split "$spid")
 got=0 prev=-1 stable=0

@@ -41,7 +41,7 @@ cpu_split() {
   for t in /proc/$1/task/*; do
     printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
   done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
-                          END { printf "%.2f %.2f", own / hz, store / hz }'
+                          END { printf "%.2f %.2f\n", own / hz, store / hz }'
 }
 
 coproc MOCKP { exec "$MOCK" --brokers 1 --topic "otlp:$PARTITIONS" --topic sluice-flows:1 --topic sluice-flow-templates:1; }

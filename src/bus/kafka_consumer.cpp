@@ -109,7 +109,10 @@ class KafkaConsumer::Impl {
     unsigned since_clock = 0;
     try {
       while (!stop_.load(std::memory_order_acquire)) {
-        std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(rd_kafka_consumer_poll(rk_.get(), kPollMs));
+        // A poll without waiting first: it skips librdkafka's reading of the clock for a deadline,
+        // which costs more than some records while they stream in; an empty queue then waits.
+        std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(rd_kafka_consumer_poll(rk_.get(), 0));
+        if (!message) message.reset(rd_kafka_consumer_poll(rk_.get(), kPollMs));
         if (handler_error_) break;  // thrown by the handler inside a rebalance callback
         if (message) deliver(*message, handler);
         // The clock is read every 64 messages while they stream in (a read per message cost as much as

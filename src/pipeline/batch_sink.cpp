@@ -56,6 +56,28 @@ void BatchSink::submit(sinks::InsertRequest request, std::function<void()> on_do
   work_cv_.notify_one();
 }
 
+void BatchSink::submit_all(std::vector<Batch> batches) {
+  if (batches.empty()) return;
+  std::uint64_t size = 0;
+  for (const auto& b : batches) size += b.request.body.size();
+  std::unique_lock lock(mutex_);
+  // The round goes in whole: it waits for room for all of it, or for an empty queue when it is larger
+  // than the bounds by itself (its size is bounded by the builders' max_rows and max_bytes).
+  space_cv_.wait(lock, [&] {
+    const std::size_t pending = queue_.size() + in_flight_;
+    return closing_ || pending == 0 ||
+           (pending + batches.size() <= static_cast<std::size_t>(policy_.max_pending_batches) &&
+            pending_bytes_ + size <= policy_.max_pending_bytes);
+  });
+  if (closing_) {
+    abandoned_.inc(batches.size());
+    return;
+  }
+  pending_bytes_ += size;
+  for (auto& b : batches) queue_.push_back(std::move(b));
+  work_cv_.notify_all();
+}
+
 std::size_t BatchSink::pending() const {
   std::lock_guard lock(mutex_);
   return queue_.size() + in_flight_;
@@ -117,6 +139,9 @@ void BatchSink::worker() {
       // deduplication token (at-least-once).
       std::vector<std::function<void()>> done_callbacks;
       done_callbacks.push_back(std::move(job.on_done));
+      std::size_t total = job.request.body.size();
+      for (const auto& m : more) total += m.request.body.size();
+      job.request.body.reserve(total);
       for (auto& m : more) {
         job.request.body += m.request.body;
         job.request.rows += m.request.rows;

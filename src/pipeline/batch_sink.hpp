@@ -43,8 +43,19 @@ struct BatchSinkPolicy {
 // durable wherever it goes. A batch that never becomes durable is never acknowledged.
 class BatchTarget {
  public:
+  struct Batch {
+    sinks::InsertRequest request;
+    std::function<void()> on_done;
+  };
   virtual ~BatchTarget() = default;
   virtual void submit(sinks::InsertRequest request, std::function<void()> on_done) = 0;
+  // Batches closed together (one flush round over many partitions): a target that coalesces sees them
+  // queued at once, so that they make one insert instead of racing its workers one by one.
+  virtual void submit_all(std::vector<Batch> batches) {
+    for (auto& b : batches) submit(std::move(b.request), std::move(b.on_done));
+  }
+  // Whether batches handed over together become one insert (submit_all is then worth waiting for).
+  virtual bool coalesces() const { return false; }
 };
 
 // `on_done` is called exactly once per batch, from a sink thread, when the batch is stored or
@@ -56,16 +67,15 @@ class BatchSink final : public BatchTarget {
   ~BatchSink();
 
   void submit(sinks::InsertRequest request, std::function<void()> on_done) override;
+  void submit_all(std::vector<Batch> batches) override;
+  bool coalesces() const override { return policy_.coalesce; }
   // Waits until every submitted batch is done, or the deadline; then abandons the rest. Idempotent.
   void stop(std::chrono::steady_clock::time_point deadline);
   std::size_t pending() const;
   nlohmann::json status() const;
 
  private:
-  struct Job {
-    sinks::InsertRequest request;
-    std::function<void()> on_done;
-  };
+  using Job = Batch;
   void worker();
   bool deliver(Job& job);
   bool dead_letter(const sinks::InsertRequest& request, const std::string& reason);

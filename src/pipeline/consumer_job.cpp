@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <thread>
 
@@ -144,7 +145,11 @@ std::string ConsumerJob::pending_metadata(Partition& p) {
 }
 
 void ConsumerJob::close_batch(Partition& p) {
-  if (p.batch_first < 0) return;
+  if (auto batch = seal_batch(p)) sink_.submit(std::move(batch->request), std::move(batch->on_done));
+}
+
+std::optional<BatchTarget::Batch> ConsumerJob::seal_batch(Partition& p) {
+  if (p.batch_first < 0) return std::nullopt;
   const OffsetRange range{p.batch_first, p.batch_last};
   p.batch_first = p.batch_last = -1;
   p.acks.consumed_range(range.first, range.last);
@@ -152,7 +157,7 @@ void ConsumerJob::close_batch(Partition& p) {
   if (request.rows == 0) {
     empty_batches_.inc();
     p.acks.acked(range.first, range.last);
-    return;
+    return std::nullopt;
   }
   request.dedup_token = fmt::format("{}{}/{}/{}-{}", config_.token_prefix, p.ref.topic, p.ref.partition, range.first,
                                     range.last);
@@ -183,13 +188,13 @@ void ConsumerJob::close_batch(Partition& p) {
     auto it = partitions_.find(p.ref);
     if (it != partitions_.end()) weak = it->second;
   }
-  sink_.submit(std::move(request), [weak, range] {
-    if (auto part = weak.lock()) {
-      part->acks.acked(range.first, range.last);
-      std::lock_guard lock(part->mutex);
-      part->in_flight.erase(range);
-    }
-  });
+  return BatchTarget::Batch{std::move(request), [weak, range] {
+                               if (auto part = weak.lock()) {
+                                 part->acks.acked(range.first, range.last);
+                                 std::lock_guard lock(part->mutex);
+                                 part->in_flight.erase(range);
+                               }
+                             }};
 }
 
 bool ConsumerJob::commit(Partition& p, bool force) {
@@ -208,6 +213,22 @@ bool ConsumerJob::commit(Partition& p, bool force) {
 
 void ConsumerJob::on_idle() {
   const auto now = std::chrono::steady_clock::now();
+  if (sink_.coalesces()) {
+    // One partition's batch is due: every open batch goes with it, so that the sink makes one insert
+    // (one part) per round instead of one per partition, each closing at its own moment.
+    const bool due = std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& entry) {
+      const Partition& p = *entry.second;
+      return p.batch_first >= 0 && p.plan.empty() && now - p.batch_started >= config_.max_delay;
+    });
+    if (due) {
+      std::vector<BatchTarget::Batch> round;
+      for (auto& [ref, ptr] : partitions_) {
+        if (!ptr->plan.empty()) continue;
+        if (auto batch = seal_batch(*ptr)) round.push_back(std::move(*batch));
+      }
+      sink_.submit_all(std::move(round));
+    }
+  }
   for (auto& [ref, ptr] : partitions_) {
     Partition& p = *ptr;
     if (p.batch_first < 0) continue;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -88,6 +89,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   };
 
   void close_batch(Partition& p);
+  std::optional<BatchTarget::Batch> seal_batch(Partition& p);  // closes p's batch; nothing when empty
   void note_skipped(Partition& p, std::int64_t offset);
   bool commit(Partition& p, bool force);
   std::string pending_metadata(Partition& p);

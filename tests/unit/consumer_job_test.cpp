@@ -20,6 +20,8 @@ using namespace std::chrono_literals;
 // Rows are the message values (8-byte numbers), so the store can check exactly what arrived.
 class NumberBuilder final : public BatchBuilder {
  public:
+  // "Native" lets a coalescing sink concatenate the bodies, which stay a plain run of numbers.
+  explicit NumberBuilder(std::string format = "Numbers") : format_(std::move(format)) {}
   void add(const bus::Message& m) override {
     std::uint64_t v = 0;
     std::memcpy(&v, m.value.data(), sizeof v);
@@ -30,7 +32,7 @@ class NumberBuilder final : public BatchBuilder {
   sinks::InsertRequest take() override {
     sinks::InsertRequest r;
     r.table = "numbers";
-    r.format = "Numbers";
+    r.format = format_;
     r.rows = values_.size();
     r.body.assign(reinterpret_cast<const char*>(values_.data()), values_.size() * 8);
     values_.clear();
@@ -38,6 +40,7 @@ class NumberBuilder final : public BatchBuilder {
   }
 
  private:
+  std::string format_;
   std::vector<std::uint64_t> values_;
 };
 
@@ -107,6 +110,31 @@ TEST(ConsumerJob, EveryMessageArrivesOnceAndOffsetsCommitToTheEnd) {
   for (int p = 0; p < 4; ++p) EXPECT_EQ(consumer->lag({"numbers", p}), 0) << "partition " << p;
   // Tokens name topic, partition and the offset range.
   EXPECT_EQ(store.tokens.front().rfind("numbers/", 0), 0u);
+}
+
+TEST(ConsumerJob, WithACoalescingSinkOneDueBatchTakesEveryOpenBatchIntoOneInsert) {
+  MetricsRegistry metrics;
+  bus::MemoryBus bus({4, 64 << 20}, metrics);
+  RecordingStore store;
+  testing::TempDir dir;
+  BatchSinkPolicy policy{1, 64, 1ms, 5ms, dir / "dead"};
+  policy.coalesce = true;
+  BatchSink sink("numbers", store, policy, metrics);
+  produce_numbers(bus.producer(), 0, 4000);  // 16 keys over 4 partitions, all before the consumer starts
+  auto consumer = bus.make_consumer(0, 1);
+  ConsumerJob job({"numbers", 1'000'000, 1 << 30, 200ms, 10ms, 10s}, *consumer,
+                  [](const bus::PartitionRef&) { return std::make_unique<NumberBuilder>("Native"); }, sink, metrics);
+  std::thread t([&] { consumer->run(job); });
+  ASSERT_TRUE(testing::eventually([&] { std::lock_guard l(store.mutex); return store.values.size() >= 4000; }, 20s));
+  consumer->stop();
+  t.join();
+  std::lock_guard l(store.mutex);
+  EXPECT_EQ(std::set<std::uint64_t>(store.values.begin(), store.values.end()).size(), 4000u);
+  EXPECT_EQ(store.values.size(), 4000u);
+  // Four partitions' batches, closed in one round, made one insert.
+  EXPECT_EQ(store.tokens.size(), 1u);
+  EXPECT_EQ(metrics.counter_total("sink_coalesced_batches_total"), 3u);
+  for (int p = 0; p < 4; ++p) EXPECT_EQ(consumer->lag({"numbers", p}), 0) << "partition " << p;
 }
 
 TEST(ConsumerJob, ReplayPlanRebuildsTheSameBatchBoundaries) {
