@@ -31,6 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+minflt() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }' || echo 0; }
 cpu_s() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' || echo 0; }
 now() { date +%s.%N; }
 # CPU seconds of the process's threads by owner: sluice's own and librdkafka's ("sluice*", "rdk:*") and the
@@ -120,6 +121,7 @@ for _ in $(seq 600); do (( $(consumed) > 0 )) && break; sleep 0.01; done
 t0=$(now)
 echo "group joined and first record consumed $(awk -v a="$started" -v b="$t0" 'BEGIN { printf "%.2f", b - a }') s after sluice answered"
 c0=$(cpu_s "$spid")
+f0=$(minflt "$spid")
 read -r own0 store0 < <(cpu_split "$spid")
 got=0 prev=-1 stable=0
 while :; do
@@ -134,6 +136,7 @@ while :; do
 done
 secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
+faults=$(( $(minflt "$spid") - f0 ))
 read -r own1 store1 < <(cpu_split "$spid")
 own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
 store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
@@ -143,3 +146,4 @@ awk -v n="$got" -v s="$secs" -v c="$cpu" 'BEGIN {
   printf "  wall: %.0f records/s\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
 awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {
   printf "        of which sluice and librdkafka threads %.2f s (%.0f records per CPU-second), chDB threads %.2f s\n", o, n / o, st }'
+echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh memory per record)"
