@@ -277,7 +277,8 @@ int jobs_command(const std::string& action, const std::string& address, const st
   }
   httplib::Client client(target->host, target->port);
   client.set_connection_timeout(2);
-  client.set_read_timeout(30);
+  // A status call answers at once; an instance silent this long is as good as absent for an operator.
+  client.set_read_timeout(10);
   std::optional<std::string> body;
   if (action == "validate") {
     body = read_text_file(argument);
