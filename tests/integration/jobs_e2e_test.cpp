@@ -182,6 +182,12 @@ TEST(JobsE2E, ARefusingStoreRestartsTheProcessorAndPoisonRecordsGoToDeadLetters)
   for (const auto& p : failing["processors"]) has_error = has_error || p["last_error"].is_string();
   EXPECT_TRUE(has_error) << failing.dump();
   EXPECT_GE(sluice.metric("sluice_job_restarts_total", "job=\"orders\""), 2);
+  // The same per processor in /metrics, refreshed by the driver's supervisor.
+  EXPECT_TRUE(eventually([&] {
+    return sluice.metric("sluice_job_processor_restarts", "job=\"orders\",processor=\"0\"") >= 2 &&
+           sluice.metric("sluice_job_processor_last_error_timestamp_seconds", "job=\"orders\"") > 1.7e9 &&
+           sluice.metric("sluice_job_processor_consumed", "job=\"orders\"") >= 1000;
+  }, std::chrono::seconds(5)));
 
   // The store comes back: everything arrives once, the lag drains.
   server.start();

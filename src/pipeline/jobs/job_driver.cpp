@@ -31,6 +31,12 @@ void ProcessorContext::fail(std::string_view reason) {
   if (!failed_.exchange(true)) failures_counter_.inc();
 }
 
+double ProcessorContext::last_error_unix_seconds() const {
+  std::lock_guard lock(mutex_);
+  if (last_error_.empty()) return 0;
+  return std::chrono::duration<double>(last_error_time_.time_since_epoch()).count();
+}
+
 nlohmann::json ProcessorContext::last_error() const {
   std::lock_guard lock(mutex_);
   if (last_error_.empty()) return nullptr;
@@ -48,9 +54,45 @@ JobDriver::JobDriver(JobPlan plan, MetricsRegistry& metrics)
     p->context = std::make_unique<ProcessorContext>(metrics_, plan_.name, i);
     processors_.push_back(std::move(p));
   }
+  register_metrics();
 }
 
-JobDriver::~JobDriver() { stop(std::chrono::steady_clock::now()); }
+JobDriver::~JobDriver() {
+  stop(std::chrono::steady_clock::now());
+  unregister_metrics();
+}
+
+void JobDriver::register_metrics() {
+  for (const auto& pp : processors_) {
+    const Processor* p = pp.get();
+    const Labels labels{{"job", plan_.name}, {"processor", std::to_string(p->index)}};
+    metrics_.gauge_callback("job_processor_consumed", "Messages a job's processor consumed, over its restarts", labels,
+                            [p] { return static_cast<double>(p->shown_total.load()); });
+    metrics_.gauge_callback("job_processor_restarts", "Restarts of a job's processor after a failure", labels,
+                            [p] { return static_cast<double>(p->shown_restarts.load()); });
+    metrics_.gauge_callback("job_processor_lag", "Messages behind the end of a job's processor's partitions (-1: unknown)",
+                            labels, [p] { return static_cast<double>(p->shown_lag.load()); });
+    metrics_.gauge_callback("job_processor_last_error_timestamp_seconds",
+                            "When a job's processor last saw an error (Unix seconds; 0: never)", labels,
+                            [p] { return p->context->last_error_unix_seconds(); });
+  }
+}
+
+void JobDriver::unregister_metrics() {
+  for (const auto& p : processors_) {
+    const Labels labels{{"job", plan_.name}, {"processor", std::to_string(p->index)}};
+    for (const char* name : {"job_processor_consumed", "job_processor_restarts", "job_processor_lag",
+                             "job_processor_last_error_timestamp_seconds"}) {
+      metrics_.remove_callbacks(name, labels);
+    }
+  }
+}
+
+void JobDriver::publish(Processor& p) {
+  p.shown_total.store(p.consumed_before + (p.job ? p.job->consumed() : 0));
+  p.shown_restarts.store(p.restarts);
+  p.shown_lag.store(p.job ? p.job->lag() : -1);
+}
 
 void JobDriver::launch(Processor& p) {
   p.context->reset_for_restart();
@@ -140,6 +182,7 @@ void JobDriver::supervise() {
                         e.what(), p.backoff.count());
         }
       }
+      publish(p);
     }
   }
 }
@@ -167,6 +210,7 @@ bool JobDriver::stop(std::chrono::steady_clock::time_point deadline) {
   for (auto& p : processors_) {
     if (p->state == State::running) clean = halt(*p, false, deadline) && clean;
     p->state = State::stopped;
+    publish(*p);
   }
   spdlog::info("job {}: stopped{}", plan_.name, clean ? "" : " (some batches stay on the bus for the next owner)");
   return clean;

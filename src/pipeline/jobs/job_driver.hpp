@@ -33,6 +33,7 @@ class ProcessorContext {
   bool failed() const { return failed_.load(); }
   std::uint64_t failed_records() const { return failed_records_.load(); }
   nlohmann::json last_error() const;
+  double last_error_unix_seconds() const;  // 0 when none
 
  private:
   friend class JobDriver;
@@ -43,7 +44,7 @@ class ProcessorContext {
   std::atomic<std::uint64_t> failed_records_{0};
   mutable std::mutex mutex_;
   std::string last_error_;
-  std::chrono::system_clock::time_point last_error_time_{};
+  std::chrono::system_clock::time_point last_error_time_{};  // epoch when none
   Counter& failed_counter_;
   Counter& failures_counter_;
 };
@@ -107,12 +108,20 @@ class JobDriver {
     std::chrono::milliseconds backoff{0};
     std::chrono::steady_clock::time_point restart_at{};
     std::chrono::steady_clock::time_point started_at{};
+    // What /metrics shows, refreshed by the supervisor: a scrape must not take the driver's lock,
+    // which is held while processors are torn down (and they unregister metrics).
+    std::atomic<std::uint64_t> shown_total{0};
+    std::atomic<std::uint64_t> shown_restarts{0};
+    std::atomic<std::int64_t> shown_lag{-1};
   };
 
   void launch(Processor& p);
   // Tears a processor down; `abandon`: its sink failed, hand over at once instead of waiting.
   bool halt(Processor& p, bool abandon, std::chrono::steady_clock::time_point deadline);
   void supervise();
+  void publish(Processor& p);  // under mutex_
+  void register_metrics();
+  void unregister_metrics();
 
   JobPlan plan_;
   MetricsRegistry& metrics_;
