@@ -114,6 +114,10 @@ TEST(JobsE2E, EtcdJobsOfJsonAvroAndProtobufApplyLiveWithExactTotals) {
   EXPECT_EQ(sluice.query("SELECT uniqExact(id), countIf(id < 3000 AND host LIKE 'h%'), "
                          "countIf(id >= 3000 AND host = region) FROM sluice.events_json"),
             "5000\t3000\t2000\n");
+  // The new definition's processor has its own series in /metrics (the drained one's are gone, not its).
+  EXPECT_TRUE(eventually([&] {
+    return sluice.metric("sluice_job_processor_consumed", "job=\"json-events\",processor=\"0\"") >= 2000;
+  }, std::chrono::seconds(5))) << sluice.metrics_text();
 
   // Removing the job: it drains and commits; records produced meanwhile wait on the topic, and a job
   // with the same group resumes exactly where it stopped.

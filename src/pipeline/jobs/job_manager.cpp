@@ -212,6 +212,9 @@ void JobManager::reconcile() {
                    name, env_.drain_timeout.count());
     }
   }
+  // Gone before their successors exist: a driver unregisters its per-processor metrics when destroyed,
+  // and a successor of the same name registers the same series.
+  leaving.clear();
   const auto now = std::chrono::steady_clock::now();
   for (const auto& [name, want] : desired) {
     {
