@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cstring>
+#include <deque>
 #include <iterator>
 #include <new>
 
@@ -139,6 +140,16 @@ class JsonDecoder final : public RecordDecoder {
   }
 
   void record(element object, std::string_view text, const std::size_t* index, LogEvent& event, RecordSink& sink) {
+    if (FieldSlots* slots = sink.slots()) {
+      slots->clear_slots();
+      name_.clear();
+      leaves_ = 0;
+      if (fill_slots(object.get_object().value_unsafe(), true, *slots)) {
+        sink.record_slots();
+        return;
+      }
+      // More values than max_fields: the event decides, where a repeated name counts once.
+    }
     out_.begin(event);
     name_.clear();
     if (!flatten(object.get_object().value_unsafe(), true)) {
@@ -203,6 +214,88 @@ class JsonDecoder final : public RecordDecoder {
     name_.resize(base);
     return true;
   }
+
+  // flatten() for a sink that takes slots: the same names and texts, without the event. False past
+  // max_fields values.
+  bool fill_slots(simdjson::dom::object object, bool top, FieldSlots& slots) {
+    const std::size_t base = name_.size();
+    for (auto member : object) {
+      name_.resize(base);
+      if (!top) name_ += '.';
+      name_.append(member.key);
+      const element v = member.value;
+      const element_type type = v.type();
+      if (type == element_type::OBJECT) {
+        const auto child = v.get_object().value_unsafe();
+        if (child.size() > 0) {
+          if (!fill_slots(child, false, slots)) return false;
+          continue;
+        }
+      }
+      if (++leaves_ > max_fields_) return false;
+      const std::uint32_t slot = slot_at(leaves_ - 1, slots);
+      if (slot == FieldSlots::none) continue;
+      if (slot >= slot_text_.size()) slot_text_.resize(slot + 1);
+      std::string& buf = slot_text_[slot];
+      switch (type) {
+        case element_type::STRING: slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string); break;
+        case element_type::INT64:
+          buf.clear();
+          append_integer(v.get_int64().value_unsafe(), buf);
+          slots.set_slot(slot, buf, FieldType::number);
+          break;
+        case element_type::UINT64:
+          buf.clear();
+          append_integer(v.get_uint64().value_unsafe(), buf);
+          slots.set_slot(slot, buf, FieldType::number);
+          break;
+        case element_type::DOUBLE:
+          buf.clear();
+          append_double(v.get_double().value_unsafe(), buf);
+          slots.set_slot(slot, buf, FieldType::number);
+          break;
+        case element_type::BOOL:
+          slots.set_slot(slot, v.get_bool().value_unsafe() ? "true" : "false", FieldType::boolean);
+          break;
+        case element_type::NULL_VALUE: slots.set_slot(slot, {}, FieldType::null); break;
+        case element_type::ARRAY: case element_type::OBJECT:
+          buf.clear();
+          write_json(v, buf);
+          slots.set_slot(slot, buf, FieldType::json);
+          break;
+      }
+    }
+    name_.resize(base);
+    return true;
+  }
+
+  // Records of one topic mostly repeat their names in order: the slot of the name last seen at this
+  // position is reused when the name is the same, which is cheaper than asking the sink.
+  std::uint32_t slot_at(std::size_t position, const FieldSlots& slots) {
+    if (&slots != slots_owner_) {
+      seen_.clear();
+      slots_owner_ = &slots;
+    }
+    if (seen_.size() <= position) seen_.resize(position + 1);
+    SeenName& seen = seen_[position];
+    if (!seen.known || seen.name != name_) {
+      seen.name.assign(name_);
+      seen.slot = slots.slot_of(name_);
+      seen.known = true;
+    }
+    return seen.slot;
+  }
+
+  struct SeenName {
+    std::string name;
+    std::uint32_t slot = FieldSlots::none;
+    bool known = false;
+  };
+  std::vector<SeenName> seen_;
+  const FieldSlots* slots_owner_ = nullptr;
+  std::deque<std::string> slot_text_;  // numbers and JSON text, by slot; a deque, so that growing it
+                                       // leaves the texts already handed over where they are
+  std::size_t leaves_ = 0;
 
   bool lines_;
   std::size_t max_fields_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <span>
@@ -38,11 +39,27 @@ struct DecoderSpec {
 // Reads `decoder:` of a job, reporting problems with their key paths through the reader.
 DecoderSpec read_decoder_spec(config::ConfigReader& reader);
 
+// Takes a record's fields as values instead of an event, for a destination that only reads some named
+// fields (a job without rules, mapped to columns): building the event would cost more than decoding.
+// `text` stays valid until the record is handed over.
+class FieldSlots {
+ public:
+  static constexpr std::uint32_t none = UINT32_MAX;
+  virtual ~FieldSlots() = default;
+  virtual std::uint32_t slot_of(std::string_view field) const = 0;  // none: nothing reads this field
+  virtual void clear_slots() = 0;                                   // a new record: every slot empty
+  virtual void set_slot(std::uint32_t slot, std::string_view text, transforms::FieldType type) = 0;
+};
+
 // Told about every record of a message, in order. `event` is reused after the call returns.
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void record(transforms::LogEvent& event) = 0;
+  // Decoders that can (JSON) fill these slots and call record_slots() instead of record(); the result
+  // must be the same as the event's would be.
+  virtual FieldSlots* slots() { return nullptr; }
+  virtual void record_slots() {}
   // One record (or the whole message) could not be decoded: `reason` says why, for an operator
   // ("avro: union branch 7 out of range at field user.id"); `bytes` is what was rejected.
   virtual void reject(std::string_view reason, std::span<const std::byte> bytes) = 0;

@@ -10,6 +10,7 @@
 
 #include "config/reader.hpp"
 #include "core/flow_batch.hpp"
+#include "decoders/records/record_decoder.hpp"
 #include "sinks/store.hpp"
 #include "transforms/log_event.hpp"
 
@@ -63,11 +64,14 @@ struct MessageMeta {
 };
 
 // Accumulates rows in ClickHouse Native columns; one per partition (not thread-safe).
-class MappedRowWriter {
+class MappedRowWriter : public decoders::records::FieldSlots {
  public:
-  virtual ~MappedRowWriter() = default;
   // Converts and appends one row; on failure nothing is appended and the reason is returned.
   virtual std::optional<RowRejection> append(const transforms::LogEvent& record, const MessageMeta& meta) = 0;
+  // The same from the slots a decoder set (FieldSlots); false from takes_slots() when a column takes
+  // every other field, which needs the whole event.
+  virtual bool takes_slots() const = 0;
+  virtual std::optional<RowRejection> append_slots(const MessageMeta& meta) = 0;
   virtual std::uint64_t rows() const = 0;
   virtual std::uint64_t bytes() const = 0;
   // A Native block of the rows appended since the last take(), into mapping.table.

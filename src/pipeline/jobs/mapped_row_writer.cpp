@@ -150,7 +150,7 @@ class Writer final : public MappedRowWriter {
   }
 
   std::optional<RowRejection> append(const transforms::LogEvent& record, const MessageMeta& meta) override {
-    std::fill(slots_.begin(), slots_.end(), nullptr);
+    clear_slots();
     if (!m_->groups_.empty() || m_->has_rest_) {
       const std::size_t n = record.field_count();
       if (seen_.size() < n) seen_.resize(n);
@@ -165,21 +165,24 @@ class Writer final : public MappedRowWriter {
           seen.slot = it == m_->groups_.end() ? kNoSlot : it->second;
           seen.taken = seen.slot != kNoSlot || m_->mapped_meta_.contains(f.name);
         }
-        if (seen.slot != kNoSlot && !slots_[seen.slot]) slots_[seen.slot] = &f;
+        if (seen.slot != kNoSlot && !slots_[seen.slot].present) slots_[seen.slot] = {f.value, f.type, true};
       }
     }
-    const auto& cols = m_->columns_;
-    for (std::size_t c = 0; c < cols.size(); ++c) {
-      auto& b = buffers_[c];
-      marks_[c] = {b.data.size(), b.nulls.size(), b.offsets.size(), b.values.size(), b.total};
-      if (auto reason = write_column(cols[c], b, record, meta)) {
-        for (std::size_t k = 0; k <= c; ++k) rollback(k);
-        return RowRejection{std::move(*reason)};
-      }
-    }
-    ++rows_;
-    return std::nullopt;
+    return append_row(&record, meta);
   }
+
+  bool takes_slots() const override { return !m_->has_rest_; }
+  std::uint32_t slot_of(std::string_view field) const override {
+    const auto it = m_->groups_.find(field);
+    return it == m_->groups_.end() ? kNoSlot : it->second;
+  }
+  void clear_slots() override {
+    for (auto& v : slots_) v.present = false;
+  }
+  void set_slot(std::uint32_t slot, std::string_view text, FieldType type) override {
+    slots_[slot] = {text, type, true};
+  }
+  std::optional<RowRejection> append_slots(const MessageMeta& meta) override { return append_row(nullptr, meta); }
 
   std::uint64_t rows() const override { return rows_; }
   std::uint64_t bytes() const override {
@@ -251,10 +254,10 @@ class Writer final : public MappedRowWriter {
     return out;
   }
 
-  std::optional<std::string> write_column(const MappedColumn& c, ColumnBuffers& b, const transforms::LogEvent& record,
+  std::optional<std::string> write_column(const MappedColumn& c, ColumnBuffers& b, const transforms::LogEvent* record,
                                           const MessageMeta& meta) {
     if (c.source == FieldSource::rest) {
-      write_rest(b, record);
+      write_rest(b, *record);  // takes_slots() is false with such a column: rows come from events
       return std::nullopt;
     }
     std::string_view text;
@@ -263,12 +266,12 @@ class Writer final : public MappedRowWriter {
     TimeUnit unit = TimeUnit::by_magnitude;
     switch (c.source) {
       case FieldSource::field: {
-        const LogField* f = slots_[c.group];
-        if (!f) {
+        const SlotValue& f = slots_[c.group];
+        if (!f.present) {
           present = false;
         } else {
-          text = f->value;
-          type = f->type;
+          text = f.text;
+          type = f.type;
         }
         break;
       }
@@ -543,10 +546,31 @@ class Writer final : public MappedRowWriter {
     put<std::uint64_t>(b.offsets, b.total);
   }
 
+  // `record` is null for rows from slots (no column then takes every other field).
+  std::optional<RowRejection> append_row(const transforms::LogEvent* record, const MessageMeta& meta) {
+    const auto& cols = m_->columns_;
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      auto& b = buffers_[c];
+      marks_[c] = {b.data.size(), b.nulls.size(), b.offsets.size(), b.values.size(), b.total};
+      if (auto reason = write_column(cols[c], b, record, meta)) {
+        for (std::size_t k = 0; k <= c; ++k) rollback(k);
+        return RowRejection{std::move(*reason)};
+      }
+    }
+    ++rows_;
+    return std::nullopt;
+  }
+
+  struct SlotValue {
+    std::string_view text;
+    FieldType type = FieldType::string;
+    bool present = false;
+  };
+
   std::shared_ptr<const Compiled> m_;
   std::vector<ColumnBuffers> buffers_;
   std::vector<Mark> marks_;
-  std::vector<const LogField*> slots_;
+  std::vector<SlotValue> slots_;
   static constexpr std::uint32_t kNoSlot = UINT32_MAX;
   struct SeenName {
     std::string name;

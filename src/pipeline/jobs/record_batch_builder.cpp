@@ -60,7 +60,8 @@ RecordBatchBuilder::RecordBatchBuilder(const RecordJob& job, ProcessorContext& c
       context_(context),
       decoder_(job.decoders->make()),
       scratch_(job.rules.make_scratch()),
-      writer_(job.mapping->make_writer()) {}
+      writer_(job.mapping->make_writer()),
+      direct_(job.rules.empty() && writer_->takes_slots()) {}
 
 void RecordBatchBuilder::add(const bus::Message& m) {
   meta_.topic = m.topic;
@@ -81,6 +82,15 @@ void RecordBatchBuilder::record(transforms::LogEvent& event) {
     return;
   }
   if (auto rejection = writer_->append(event, meta_)) {
+    dead_letter("mapping", rejection->reason, payload_);
+    return;
+  }
+  job_.written.inc();
+}
+
+void RecordBatchBuilder::record_slots() {
+  job_.records.inc();
+  if (auto rejection = writer_->append_slots(meta_)) {
     dead_letter("mapping", rejection->reason, payload_);
     return;
   }

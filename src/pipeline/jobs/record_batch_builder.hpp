@@ -44,6 +44,8 @@ class RecordBatchBuilder final : public BatchBuilder, private decoders::records:
 
  private:
   void record(transforms::LogEvent& event) override;
+  decoders::records::FieldSlots* slots() override { return direct_ ? writer_.get() : nullptr; }
+  void record_slots() override;
   void reject(std::string_view reason, std::span<const std::byte> bytes) override;
   void dead_letter(std::string_view kind, std::string_view reason, std::span<const std::byte> bytes);
 
@@ -52,6 +54,7 @@ class RecordBatchBuilder final : public BatchBuilder, private decoders::records:
   std::unique_ptr<decoders::records::RecordDecoder> decoder_;
   std::unique_ptr<transforms::rules::RuleSet::Scratch> scratch_;
   std::unique_ptr<MappedRowWriter> writer_;
+  bool direct_ = false;  // no rules, no "*" column: decoders may hand fields straight to the writer
   transforms::LogEvent event_;
   MessageMeta meta_;
   std::span<const std::byte> payload_;
