@@ -30,19 +30,7 @@ cleanup() {
   [[ -n "${KEEP:-}" ]] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
-minflt() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }' || echo 0; }
-cpu_s() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' || echo 0; }
-now() { date +%s.%N; }
-# CPU seconds of the process's threads by owner: sluice's own and librdkafka's ("sluice*", "rdk:*") and the
-# embedded store's (every other name: chDB's insert pipeline, merges, pools).
-cpu_split() {
-  local hz; hz=$(getconf CLK_TCK)
-  for t in /proc/$1/task/*; do
-    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
-  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
-                          END { printf "%.2f %.2f\n", own / hz, store / hz }'
-}
+source bench/lib/throughput.sh  # the scripts run from the repository root (cd above)
 
 coproc MOCKP { exec "$MOCK" --brokers 1 --topic "events:$PARTITIONS" --topic sluice-flows:1 --topic sluice-flow-templates:1; }
 pids+=("$MOCKP_PID")
@@ -112,14 +100,9 @@ if [[ -n "${PERF:-}" ]]; then perf record --call-graph "${PERF_CALLGRAPH:-fp}" -
 # Rows the store acknowledged (sluice_sink_rows_total of the job's sinks): cheaper than asking chDB,
 # whose work would count against sluice's CPU; the table is checked at the end.
 count() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_sink_rows_total\{sink="job-events-/ { s += $2 } END { printf "%d", s }'; }
-consumed() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_kafka_consumed_total/ { s += $2 } END { printf "%d", s }'; }
 for _ in $(seq 200); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.05; done
-started=$(now)
-# The clock and the CPU count start with the first record consumed: joining the group (the mock
-# cluster's initial rebalance delay is 3 s) is start-up, not throughput.
-for _ in $(seq 600); do (( $(consumed) > 0 )) && break; sleep 0.01; done
+wait_for_first_consumed "$admin"
 t0=$(now)
-echo "group joined and first record consumed $(awk -v a="$started" -v b="$t0" 'BEGIN { printf "%.2f", b - a }') s after sluice answered"
 c0=$(cpu_s "$spid")
 f0=$(minflt "$spid")
 read -r own0 store0 < <(cpu_split "$spid")

@@ -67,6 +67,21 @@ void write_json(element e, std::string& out) {
   }
 }
 
+// A field's value as text, appended to `out`, and its type: numbers, booleans, null (no text), and
+// arrays or empty objects as JSON. Strings are left to the caller, which may take them without a copy.
+FieldType leaf_text(element v, element_type type, std::string& out) {
+  switch (type) {
+    case element_type::INT64: append_integer(v.get_int64().value_unsafe(), out); return FieldType::number;
+    case element_type::UINT64: append_integer(v.get_uint64().value_unsafe(), out); return FieldType::number;
+    case element_type::DOUBLE: append_double(v.get_double().value_unsafe(), out); return FieldType::number;
+    case element_type::BOOL: out += v.get_bool().value_unsafe() ? "true" : "false"; return FieldType::boolean;
+    case element_type::NULL_VALUE: return FieldType::null;
+    case element_type::ARRAY: case element_type::OBJECT: write_json(v, out); return FieldType::json;
+    case element_type::STRING: break;
+  }
+  return FieldType::string;
+}
+
 class JsonDecoder final : public RecordDecoder {
  public:
   JsonDecoder(const DecoderSpec& spec, bool lines) : lines_(lines), max_fields_(spec.max_fields), out_(spec.max_fields) {
@@ -183,32 +198,11 @@ class JsonDecoder final : public RecordDecoder {
       transforms::LogField* f = out_.add(name_);
       if (!f) return false;
       f->value.clear();
-      switch (type) {
-        case element_type::STRING:
-          f->value.assign(v.get_string().value_unsafe());
-          f->type = FieldType::string;
-          break;
-        case element_type::INT64:
-          append_integer(v.get_int64().value_unsafe(), f->value);
-          f->type = FieldType::number;
-          break;
-        case element_type::UINT64:
-          append_integer(v.get_uint64().value_unsafe(), f->value);
-          f->type = FieldType::number;
-          break;
-        case element_type::DOUBLE:
-          append_double(v.get_double().value_unsafe(), f->value);
-          f->type = FieldType::number;
-          break;
-        case element_type::BOOL:
-          f->value.assign(v.get_bool().value_unsafe() ? "true" : "false");
-          f->type = FieldType::boolean;
-          break;
-        case element_type::NULL_VALUE: f->type = FieldType::null; break;
-        case element_type::ARRAY: case element_type::OBJECT:
-          write_json(v, f->value);
-          f->type = FieldType::json;
-          break;
+      if (type == element_type::STRING) {
+        f->value.assign(v.get_string().value_unsafe());
+        f->type = FieldType::string;
+      } else {
+        f->type = leaf_text(v, type, f->value);
       }
     }
     name_.resize(base);
@@ -235,35 +229,15 @@ class JsonDecoder final : public RecordDecoder {
       if (++leaves_ > max_fields_) return false;
       const std::uint32_t slot = slot_at(leaves_ - 1, slots);
       if (slot == FieldSlots::none) continue;
+      if (type == element_type::STRING) {
+        slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string);
+        continue;
+      }
       if (slot >= slot_text_.size()) slot_text_.resize(slot + 1);
       std::string& buf = slot_text_[slot];
-      switch (type) {
-        case element_type::STRING: slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string); break;
-        case element_type::INT64:
-          buf.clear();
-          append_integer(v.get_int64().value_unsafe(), buf);
-          slots.set_slot(slot, buf, FieldType::number);
-          break;
-        case element_type::UINT64:
-          buf.clear();
-          append_integer(v.get_uint64().value_unsafe(), buf);
-          slots.set_slot(slot, buf, FieldType::number);
-          break;
-        case element_type::DOUBLE:
-          buf.clear();
-          append_double(v.get_double().value_unsafe(), buf);
-          slots.set_slot(slot, buf, FieldType::number);
-          break;
-        case element_type::BOOL:
-          slots.set_slot(slot, v.get_bool().value_unsafe() ? "true" : "false", FieldType::boolean);
-          break;
-        case element_type::NULL_VALUE: slots.set_slot(slot, {}, FieldType::null); break;
-        case element_type::ARRAY: case element_type::OBJECT:
-          buf.clear();
-          write_json(v, buf);
-          slots.set_slot(slot, buf, FieldType::json);
-          break;
-      }
+      buf.clear();
+      const FieldType text_type = leaf_text(v, type, buf);
+      slots.set_slot(slot, buf, text_type);
     }
     name_.resize(base);
     return true;

@@ -1,0 +1,25 @@
+# Shared by the throughput scripts (sourced): ports, the clock, a process's CPU and page faults, and the
+# wait for a sluice instance's first consumed message.
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+minflt() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }' || echo 0; }
+cpu_s() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' || echo 0; }
+now() { date +%s.%N; }
+# CPU seconds of the process's threads by owner: sluice's own and librdkafka's ("sluice*", "rdk:*") and the
+# embedded store's (every other name: chDB's insert pipeline, merges, pools).
+cpu_split() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/$1/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
+  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
+                          END { printf "%.2f %.2f\n", own / hz, store / hz }'
+}
+# Waits (up to 6 s) until the sluice instance whose admin port is $1 has consumed a first message: joining
+# the group (the mock cluster's initial rebalance delay is 3 s) is start-up, not throughput.
+wait_for_first_consumed() {
+  local started; started=$(now)
+  for _ in $(seq 600); do
+    (( $(curl -sf "127.0.0.1:$1/metrics" 2>/dev/null | awk '/^sluice_kafka_consumed_total/ { s += $2 } END { printf "%d", s }') > 0 )) && break
+    sleep 0.01
+  done
+  echo "group joined and first message consumed $(awk -v a="$started" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }') s after sluice answered"
+}
