@@ -7,8 +7,10 @@
 # per-core figure (sluice's own threads: Kafka fetch, decode, mapping, and chDB's insert work).
 #   bench/job-throughput.sh [BUILD_DIR]
 #   env: RECORDS (1000000), PARTITIONS (32), PARALLELISM (1), COMPRESSION of the topic (zstd; lz4, snappy,
-#        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy), PERF=1 records a profile
-#        (PERF_CALLGRAPH=dwarf for one without frame pointers; KEEP=1 keeps it)
+#        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy),
+#        THREADS=1 prints CPU by thread name, CONSUMER_PROPERTIES (librdkafka properties of the consumer, as YAML: "fetch.max.bytes: 1048576"), PERF=1 records a profile
+#        (PERF_CALLGRAPH=dwarf for one without frame pointers, PERF_EVENT=page-faults for where fresh memory is
+#        touched; KEEP=1 keeps it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
@@ -67,7 +69,7 @@ cat > "$tmp/sluice/sluice.yaml" <<YAML
 data_dir: $tmp/sluice/data
 admin: {listen: 127.0.0.1:$admin}
 bus:
-  kafka: {brokers: "$bootstrap", consumer_group: bench}
+  kafka: {brokers: "$bootstrap", consumer_group: bench, consumer_properties: {${CONSUMER_PROPERTIES:-}}}
 outlet:
   commit_interval: 1s
   chdb: {path: $tmp/sluice/data/chdb}
@@ -96,7 +98,7 @@ t0=$(now)
 "$SLUICE" outlet -c "$tmp/sluice/sluice.yaml" > "$tmp/sluice/sluice.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-if [[ -n "${PERF:-}" ]]; then perf record --call-graph "${PERF_CALLGRAPH:-fp}" -o "$tmp/perf.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
+if [[ -n "${PERF:-}" ]]; then perf record -e "${PERF_EVENT:-cycles}" --call-graph "${PERF_CALLGRAPH:-fp}" -o "$tmp/perf.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
 # Rows the store acknowledged (sluice_sink_rows_total of the job's sinks): cheaper than asking chDB,
 # whose work would count against sluice's CPU; the table is checked at the end.
 count() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_sink_rows_total\{sink="job-events-/ { s += $2 } END { printf "%d", s }'; }
@@ -129,4 +131,5 @@ awk -v n="$got" -v s="$secs" -v c="$cpu" 'BEGIN {
   printf "  wall: %.0f records/s\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
 awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {
   printf "        of which sluice and librdkafka threads %.2f s (%.0f records per CPU-second), chDB threads %.2f s\n", o, n / o, st }'
-echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh memory per record)"
+[[ -n "${THREADS:-}" ]] && { echo "  CPU by thread name since start (threads that ended are not counted):"; cpu_by_thread "$spid"; }
+echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh memory per record); peak RSS $(peak_rss_mib "$spid") MiB"

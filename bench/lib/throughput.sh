@@ -1,17 +1,28 @@
-# Shared by the throughput scripts (sourced): ports, the clock, a process's CPU and page faults, and the
+# Shared by the throughput scripts (sourced): ports, the clock, a process's CPU, page faults and peak memory, and the
 # wait for a sluice instance's first consumed message.
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 minflt() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }' || echo 0; }
 cpu_s() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' || echo 0; }
 now() { date +%s.%N; }
-# CPU seconds of the process's threads by owner: sluice's own and librdkafka's ("sluice*", "rdk:*") and the
-# embedded store's (every other name: chDB's insert pipeline, merges, pools).
+# Peak resident memory of a process, in MiB.
+peak_rss_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# CPU seconds of the process's threads by owner: sluice's own and librdkafka's (the names sluice gives its
+# threads: "job:*", "sink:*", ...; "rdk:*") and the embedded store's (every other name: chDB's insert
+# pipeline, merges, pools). chDB's work inside an insert call runs on the calling "sink:*" thread.
 cpu_split() {
   local hz; hz=$(getconf CLK_TCK)
   for t in /proc/$1/task/*; do
     printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
-  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:)/) own += $NF; else store += $NF }
+  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:|job:|sink:|kafka-|admin-|jobs-|etcd-|spool-|templates)/) own += $NF; else store += $NF }
                           END { printf "%.2f %.2f\n", own / hz, store / hz }'
+}
+# CPU seconds of the process's threads, summed by thread name, largest first (for THREADS=1).
+cpu_by_thread() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/$1/task/*; do
+    printf '%s %s\n' "$(tr ' ' '_' < "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
+  done | awk -v hz="$hz" '{ s[$1] += $2; n[$1]++ } END { for (k in s) if (s[k] > 0) printf "    %-18s %3d threads %7.2f s\n", k, n[k], s[k] / hz }' |
+    sort -k4 -nr
 }
 # Waits (up to 6 s) until the sluice instance whose admin port is $1 has consumed a first message: joining
 # the group (the mock cluster's initial rebalance delay is 3 s) is start-up, not throughput.

@@ -15,6 +15,7 @@
 
 #include "app/version.hpp"
 #include "core/envelope.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::admin {
 
@@ -185,6 +186,7 @@ void AdminServer::start() {
   port_ = bound;
   started_ = true;
   thread_ = std::thread([this] {
+    name_this_thread("admin-http");
     server_->listen_after_bind();
     if (!stopping_.load()) {
       spdlog::error(

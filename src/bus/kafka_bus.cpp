@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bus/kafka_client.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::bus {
 
@@ -181,6 +182,7 @@ class KafkaProducer::Impl {
                             client_labels_,
                             [this] { return static_cast<double>(in_flight()); });
     poller_ = std::thread([this] {
+      name_this_thread("kafka-produce");
       while (!stopping_.load(std::memory_order_acquire)) rd_kafka_poll(rk_.get(), 100);
     });
   }

@@ -1,4 +1,5 @@
 #include "coord/job_watcher.hpp"
+#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -44,7 +45,10 @@ JobWatcher::~JobWatcher() { stop(); }
 void JobWatcher::start() {
   if (thread_.joinable()) return;
   stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("etcd-jobs");
+    run();
+  });
 }
 
 void JobWatcher::stop() {

@@ -1,4 +1,5 @@
 #include "coord/registration.hpp"
+#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -71,7 +72,10 @@ void InstanceRegistration::start() {
   if (thread_.joinable()) return;
   stop_.store(false);
   set_state(State::starting);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("etcd-register");
+    run();
+  });
 }
 
 void InstanceRegistration::halt() {

@@ -1,4 +1,5 @@
 #include "pipeline/batch_sink.hpp"
+#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -30,7 +31,10 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
                             std::lock_guard lock(mutex_);
                             return static_cast<double>(pending_bytes_);
                           });
-  for (int i = 0; i < policy_.parallel_inserts; ++i) workers_.emplace_back([this] { worker(); });
+  for (int i = 0; i < policy_.parallel_inserts; ++i) workers_.emplace_back([this] {
+    name_this_thread("sink:" + name_);
+    worker();
+  });
 }
 
 BatchSink::~BatchSink() {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/template_topic.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::pipeline {
 namespace {
@@ -69,7 +70,10 @@ void TemplateStore::start() {
     stopping_ = false;
     running_ = true;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("templates");
+    run();
+  });
 }
 
 void TemplateStore::stop() {

@@ -1,4 +1,5 @@
 #include "sinks/elasticsearch_sink.hpp"
+#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -82,7 +83,10 @@ ElasticsearchSink::ElasticsearchSink(ElasticsearchConfig config, DeadLetters& de
     }
     workers_.push_back(std::move(w));
   }
-  for (auto& w : workers_) threads_.emplace_back([this, wp = w.get()] { run(*wp); });
+  for (auto& w : workers_) threads_.emplace_back([this, wp = w.get()] {
+    name_this_thread("es-bulk");
+    run(*wp);
+  });
 }
 
 ElasticsearchSink::~ElasticsearchSink() {

@@ -1,4 +1,5 @@
 #include "sinks/spool_queue.hpp"
+#include "core/thread_name.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -116,8 +117,14 @@ void SpoolQueue::start() {
   recover();
   std::lock_guard lock(mutex_);
   started_ = true;
-  sender_thread_ = std::thread([this] { sender(); });
-  spiller_thread_ = std::thread([this] { spiller(); });
+  sender_thread_ = std::thread([this] {
+    name_this_thread("spool-send");
+    sender();
+  });
+  spiller_thread_ = std::thread([this] {
+    name_this_thread("spool-spill");
+    spiller();
+  });
 }
 
 void SpoolQueue::recover() {

@@ -11,6 +11,7 @@
 
 #include "decoders/falcon.hpp"
 #include "sources/falcon_receivers.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice {
 namespace {
@@ -147,6 +148,7 @@ void FalconHttpReceiver::start() {
   port_ = static_cast<std::uint16_t>(bound);
   started_ = true;
   thread_ = std::thread([this] {
+    name_this_thread("falcon-http");
     server_->listen_after_bind();
     loop_exited_ = true;
   });

@@ -13,6 +13,7 @@
 #include "core/native_block.hpp"
 #include "sources/metric_producer.hpp"
 #include "sources/tcp_server.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice {
 
@@ -218,6 +219,7 @@ void OtlpHttpReceiver::start() {
   port_ = static_cast<std::uint16_t>(bound);
   started_ = true;
   thread_ = std::thread([this] {
+    name_this_thread("otlp-http");
     server_->listen_after_bind();
     loop_exited_ = true;
   });

@@ -1,4 +1,5 @@
 #include "sources/tcp_server.hpp"
+#include "core/thread_name.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -181,7 +182,12 @@ class TcpServer::Worker {
                                        : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
   }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] {
+      name_this_thread("tcp-source");
+      run();
+    });
+  }
   void join() {
     if (thread_.joinable()) thread_.join();
   }

@@ -1,4 +1,5 @@
 #include "sources/udp_source.hpp"
+#include "core/thread_name.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -179,7 +180,12 @@ class UdpSource::Worker {
                                        : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
   }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] {
+      name_this_thread("udp-source");
+      run();
+    });
+  }
   void join() {
     if (thread_.joinable()) thread_.join();
   }

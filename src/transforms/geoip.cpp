@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/metrics.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::transforms {
 
@@ -115,7 +116,10 @@ GeoIp::GeoIp(GeoIpConfig config, MetricsRegistry& metrics) : config_(std::move(c
   }
   snapshot_ = std::move(snap);
   if (config_.check_interval.count() > 0 && (!asn_file_.path.empty() || !country_file_.path.empty())) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("geoip-reload");
+      run();
+    });
   }
 }
 

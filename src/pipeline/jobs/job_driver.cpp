@@ -1,4 +1,5 @@
 #include "pipeline/jobs/job_driver.hpp"
+#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -105,6 +106,7 @@ void JobDriver::launch(Processor& p) {
   p.started_at = std::chrono::steady_clock::now();
   p.state = State::running;
   p.thread = std::thread([this, &p] {
+    name_this_thread("job:" + plan_.name);
     try {
       p.consumer->run(*p.job);
     } catch (const std::exception& e) {
@@ -141,7 +143,10 @@ bool JobDriver::halt(Processor& p, bool abandon, std::chrono::steady_clock::time
 void JobDriver::start() {
   std::lock_guard lock(mutex_);
   for (auto& p : processors_) launch(*p);
-  supervisor_ = std::thread([this] { supervise(); });
+  supervisor_ = std::thread([this] {
+    name_this_thread("jobs-supervise");
+    supervise();
+  });
   spdlog::info("job {}: started {} processor(s) on {} (group {})", plan_.name, plan_.processors,
                fmt::join(plan_.topics, ","), plan_.group);
 }

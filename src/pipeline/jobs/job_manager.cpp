@@ -6,6 +6,7 @@
 
 #include "bus/kafka_bus.hpp"
 #include "pipeline/jobs/record_batch_builder.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::pipeline::jobs {
 namespace {
@@ -51,7 +52,10 @@ JobManager::JobManager(JobEnvironment env, MetricsRegistry& metrics)
 JobManager::~JobManager() { stop(std::chrono::steady_clock::now() + env_.drain_timeout); }
 
 void JobManager::start() {
-  thread_ = std::thread([this] { reconcile_loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("jobs-reconcile");
+    reconcile_loop();
+  });
 }
 
 void JobManager::on_change(std::function<void(std::vector<std::string>)> listener) {

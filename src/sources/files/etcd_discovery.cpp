@@ -1,4 +1,5 @@
 #include "sources/files/etcd_discovery.hpp"
+#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -111,7 +112,10 @@ EtcdDiscovery::~EtcdDiscovery() { stop(); }
 void EtcdDiscovery::start() {
   if (thread_.joinable()) return;
   stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("etcd-logpaths");
+    run();
+  });
 }
 
 void EtcdDiscovery::stop() {

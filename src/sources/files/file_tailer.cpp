@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "sources/files/file_tailer_impl.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::sources {
 namespace {
@@ -97,7 +98,10 @@ void FileTailer::start() {
     d.load_checkpoints();
   }
   d.started = true;
-  d.thread = std::thread([&d] { d.run(); });
+  d.thread = std::thread([&d] {
+    name_this_thread("file-tailer");
+    d.run();
+  });
 }
 
 void FileTailer::stop(std::chrono::steady_clock::time_point deadline) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "transforms/metadata/snmp_client.hpp"
+#include "core/thread_name.hpp"
 
 namespace sluice::transforms::metadata {
 namespace {
@@ -138,7 +139,10 @@ void MetadataDirectory::start() {
       spdlog::info("metadata: loaded {} cached exporter/interface values from {}", loaded, config_.cache.path);
     }
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("metadata-poll");
+    run();
+  });
 }
 
 void MetadataDirectory::stop() {
