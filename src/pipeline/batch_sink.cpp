@@ -117,6 +117,9 @@ bool BatchSink::sleep_unless_aborted(std::chrono::milliseconds d) {
 }
 
 void BatchSink::worker() {
+  // The buffer coalesced bodies are joined in, kept from one insert to the next: a fresh one of tens of
+  // megabytes each time would be memory the kernel has to hand out (and zero) page by page.
+  std::string joined;
   for (;;) {
     Job job;
     std::vector<Job> more;  // queued batches of the same table, inserted together with `job`
@@ -145,7 +148,10 @@ void BatchSink::worker() {
       done_callbacks.push_back(std::move(job.on_done));
       std::size_t total = job.request.body.size();
       for (const auto& m : more) total += m.request.body.size();
-      job.request.body.reserve(total);
+      joined.clear();
+      joined.reserve(total);
+      joined += job.request.body;
+      job.request.body.swap(joined);
       for (auto& m : more) {
         job.request.body += m.request.body;
         job.request.rows += m.request.rows;
@@ -167,6 +173,7 @@ void BatchSink::worker() {
       pending_bytes_ -= job.request.body.size();
       if (!done) abandoned_.inc(taken);
     }
+    if (!more.empty()) joined.swap(job.request.body);  // kept for the next round
     space_cv_.notify_all();
   }
 }

@@ -28,6 +28,14 @@ MappingSpec mapping() {
       {"x", "Array(String)", "", std::nullopt, false},
       {"m", "Map(String, String)", "", std::nullopt, false},
       {"k", "LowCardinality(String)", "_key", std::nullopt, false},
+      // Numbers reach the slots as values: each numeric kind must take them as it takes their text.
+      {"u", "UInt8", "", std::nullopt, false},
+      {"i", "Int16", "", std::nullopt, false},
+      {"f", "Float32", "", std::nullopt, false},
+      {"d", "Date", "", std::nullopt, false},
+      {"s", "DateTime", "", std::nullopt, false},
+      {"n", "Nullable(DateTime64(9))", "", std::nullopt, false},
+      {"v", "String", "", std::nullopt, false},
   };
   return spec;
 }

@@ -2,6 +2,7 @@
 // rejections that decoding into events first gives: the same Native bytes, the same reasons.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <random>
 
 #include "decoders/records/record_decoder.hpp"
@@ -68,13 +69,28 @@ struct Outcome {
   int events = 0;
 };
 
-Outcome run(const std::vector<std::string>& messages, const std::string& kind, bool use_slots, std::size_t max_fields) {
+// Every kind a number can land in: numbers reach the slots as values, and each column must take them as it
+// takes their text.
+const std::vector<std::string> kNumberColumnTypes = {
+    "UInt8", "UInt16", "UInt32", "UInt64", "Int8", "Int16", "Int32", "Int64", "Float32", "Float64",
+    "Nullable(UInt8)", "Nullable(Float32)", "Date", "DateTime", "DateTime64(3)", "DateTime64(9)",
+    "Nullable(DateTime64(6))", "String", "LowCardinality(String)", "Bool", "IPv4", "FixedString(4)", "Array(Int64)"};
+
+MappingSpec one_column(const std::string& type) {
+  MappingSpec spec;
+  spec.table.push_back('n');
+  spec.columns.push_back({"c", type, "v", std::nullopt, false});
+  return spec;
+}
+
+Outcome run(const std::vector<std::string>& messages, const std::string& kind, bool use_slots, std::size_t max_fields,
+            const MappingSpec& columns = mapping()) {
   DecoderSpec spec;
   spec.kind = kind;
   spec.max_fields = max_fields;
   spec.max_depth = 8;
   auto decoder = decoders::records::make_record_decoder_factory(spec)->make();
-  auto writer = compile_mapping(mapping(), ClickHouseDialect::modern)->make_writer();
+  auto writer = compile_mapping(columns, ClickHouseDialect::modern)->make_writer();
   Feed feed(*writer, use_slots);
   feed.meta.topic = "events";
   transforms::LogEvent event;
@@ -145,6 +161,34 @@ TEST(JsonSlots, JsonLinesWithBlankAndCarriageReturnLines) {
     message += line + "\r\n\n";
   }
   expect_same(run({message}, "json-lines", false, 10), run({message}, "json-lines", true, 10));
+}
+
+TEST(JsonSlots, NumbersGiveEveryNumericColumnWhatTheirTextGives) {
+  const std::vector<std::string> numbers = {
+      "0", "1", "-1", "127", "128", "-128", "-129", "255", "256", "65535", "65536", "-32769", "4294967295",
+      "4294967296", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "18446744073709551615",
+      "18446744073709551616", "1e3", "1.0", "-0.0", "0.1", "1.5", "-2.5e-7", "3.4028234663852886e38", "3.5e38",
+      "-3.5e38", "1e308", "1e20", "123456789012345678901234", "9007199254740993", "1763700000", "1763700000123",
+      "1763700000123456", "1763700000123456789", "99999999999", "100000000000", "999999999999999999",
+      "1000000000000000000", "4102444800", "1763700000.5", "16909060", "1234", "12345"};
+  std::vector<std::string> docs;
+  for (const auto& n : numbers) docs.push_back(R"({"v": )" + n + "}");
+  std::uint64_t rows = 0, refused = 0;
+  for (const auto& type : kNumberColumnTypes) {
+    SCOPED_TRACE(type);
+    for (const auto& doc : docs) {
+      SCOPED_TRACE(doc);
+      expect_same(run({doc}, "json", false, 10, one_column(type)), run({doc}, "json", true, 10, one_column(type)));
+    }
+    const auto events = run(docs, "json", false, 10, one_column(type));
+    const auto slots = run(docs, "json", true, 10, one_column(type));
+    expect_same(events, slots);
+    rows += slots.rows;
+    refused += slots.refused.size();
+  }
+  // Both outcomes are well represented: most numbers fit most columns, and each column refuses some.
+  EXPECT_GT(rows, 500u);
+  EXPECT_GT(refused, 100u);
 }
 
 TEST(JsonSlots, RandomRecordsAgree) {

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <iterator>
@@ -231,6 +232,14 @@ class JsonDecoder final : public RecordDecoder {
       if (slot == FieldSlots::none) continue;
       if (type == element_type::STRING) {
         slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string);
+        continue;
+      }
+      if (type == element_type::INT64) {
+        slots.set_slot_integer(slot, v.get_int64().value_unsafe());
+        continue;
+      }
+      if (type == element_type::DOUBLE && std::isfinite(v.get_double().value_unsafe())) {
+        slots.set_slot_double(slot, v.get_double().value_unsafe());
         continue;
       }
       if (slot >= slot_text_.size()) slot_text_.resize(slot + 1);

@@ -46,12 +46,7 @@ void append_integer(T v, std::string& out) {
 inline bool append_double(double v, std::string& out) {
   if (!std::isfinite(v)) return false;
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  // Large integral doubles come out as long digit strings ("149902296004840914944") that JSON readers
-  // take for 64-bit integers and refuse; the exponent form reads back as a double everywhere.
-  if (end - buf > 16 && std::string_view(buf, static_cast<std::size_t>(end - buf)).find_first_of(".e") == std::string_view::npos)
-    end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific).ptr;
-  out.append(buf, end);
+  out.append(json_number_text(v, buf));
   return true;
 }
 inline std::string_view non_finite_text(double v) {

@@ -97,4 +97,19 @@ std::unique_ptr<RecordDecoderFactory> make_record_decoder_factory(const DecoderS
   throw std::runtime_error(fmt::format("decoder: unknown kind '{}' (json, json-lines, csv, avro, protobuf)", spec.kind));
 }
 
+std::string_view json_number_text(std::int64_t value, std::span<char, 32> buffer) {
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return {buffer.data(), static_cast<std::size_t>(end - buffer.data())};
+}
+
+std::string_view json_number_text(double value, std::span<char, 32> buffer) {
+  char* const begin = buffer.data();
+  char* end = std::to_chars(begin, begin + buffer.size(), value).ptr;
+  const std::string_view shortest(begin, static_cast<std::size_t>(end - begin));
+  if (shortest.size() > 16 && shortest.find_first_of(".e") == std::string_view::npos) {
+    end = std::to_chars(begin, begin + buffer.size(), value, std::chars_format::scientific).ptr;
+  }
+  return {begin, static_cast<std::size_t>(end - begin)};
+}
+
 }  // namespace sluice::decoders::records

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -49,7 +50,17 @@ class FieldSlots {
   virtual std::uint32_t slot_of(std::string_view field) const = 0;  // none: nothing reads this field
   virtual void clear_slots() = 0;                                   // a new record: every slot empty
   virtual void set_slot(std::uint32_t slot, std::string_view text, transforms::FieldType type) = 0;
+  // A number as its value: the same as set_slot() with its text (json_number_text) and FieldType::number,
+  // but a column of a numeric type takes it without printing and parsing it. Doubles are finite.
+  virtual void set_slot_integer(std::uint32_t slot, std::int64_t value) = 0;
+  virtual void set_slot_double(std::uint32_t slot, double value) = 0;
 };
+
+// The text of a number in a decoded record: decimal digits for an integer; for a finite double the
+// shortest text that reads back the same, in exponent form when it would be a long digit string
+// ("149902296004840914944" is taken for a 64-bit integer by JSON readers and refused).
+std::string_view json_number_text(std::int64_t value, std::span<char, 32> buffer);
+std::string_view json_number_text(double value, std::span<char, 32> buffer);
 
 // Told about every record of a message, in order. `event` is reused after the call returns.
 class RecordSink {

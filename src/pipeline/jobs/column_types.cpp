@@ -224,18 +224,7 @@ std::optional<Instant> parse_time_number(std::string_view text, TimeUnit unit) {
     std::int64_t v = 0;
     std::size_t k = 0;
     for (; k < text.size() && text[k] >= '0' && text[k] <= '9'; ++k) v = v * 10 + (text[k] - '0');
-    if (k == text.size()) {
-      std::int64_t per_second = 1;
-      if (unit == TimeUnit::milliseconds || (v >= 100'000'000'000 && v < 100'000'000'000'000)) {
-        per_second = 1'000;
-      } else if (v >= 100'000'000'000'000 && v < 100'000'000'000'000'000) {
-        per_second = 1'000'000;
-      } else if (v >= 100'000'000'000'000'000) {
-        per_second = 1'000'000'000;
-      }
-      const std::int64_t rest = v % per_second;
-      return Instant{v / per_second, static_cast<std::int32_t>(rest * (1'000'000'000 / per_second))};
-    }
+    if (k == text.size()) return field_text::instant_of_count(v, unit);
   }
   // Exact decimal arithmetic: the digits, and where the point falls once an exponent moved it.
   std::size_t i = 0;
@@ -350,6 +339,19 @@ bool same_column_type(std::string_view table_type, std::string_view mapping_type
 }
 
 namespace field_text {
+
+Instant instant_of_count(std::int64_t v, TimeUnit unit) {
+  std::int64_t per_second = 1;
+  if (unit == TimeUnit::milliseconds || (v >= 100'000'000'000 && v < 100'000'000'000'000)) {
+    per_second = 1'000;
+  } else if (v >= 100'000'000'000'000 && v < 100'000'000'000'000'000) {
+    per_second = 1'000'000;
+  } else if (v >= 100'000'000'000'000'000) {
+    per_second = 1'000'000'000;
+  }
+  const std::int64_t rest = v % per_second;
+  return Instant{v / per_second, static_cast<std::int32_t>(rest * (1'000'000'000 / per_second))};
+}
 
 std::optional<__int128> parse_integral(std::string_view text) {
   std::size_t i = 0;

@@ -89,6 +89,8 @@ enum class TimeUnit : std::uint8_t { by_magnitude, milliseconds };
 // (below 1e11: s, 1e14: ms, 1e17: us, else ns), fractions allowed. Text: "YYYY-MM-DD",
 // "YYYY-MM-DD[T ]hh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]" (no zone: UTC).
 std::optional<Instant> parse_instant(std::string_view text, TimeUnit unit);
+// parse_instant() of the text of a whole number 0 <= v < 10^18, without the text.
+Instant instant_of_count(std::int64_t v, TimeUnit unit);
 // "550e8400-e29b-41d4-a716-446655440000" (or 32 hex digits) as ClickHouse stores a UUID: the two
 // 64-bit halves, each little-endian.
 std::optional<std::array<std::uint8_t, 16>> parse_uuid(std::string_view text);

@@ -143,6 +143,18 @@ void put_string(ByteBuffer& b, std::string_view s) { put_native_string(b, s); }
 using Problem = const char*;
 
 class Writer final : public MappedRowWriter {
+  // A number a decoder handed over as its value (set_slot_integer, set_slot_double): no text until a
+  // column needs one.
+  enum class SlotNumber : std::uint8_t { none, integer, real };
+  struct SlotValue {
+    std::string_view text;
+    FieldType type = FieldType::string;
+    bool present = false;
+    SlotNumber number = SlotNumber::none;
+    std::int64_t integer = 0;
+    double real = 0;
+  };
+
  public:
   explicit Writer(std::shared_ptr<const Compiled> m)
       : m_(std::move(m)), buffers_(m_->columns_.size()), marks_(m_->columns_.size()), slots_(m_->groups_.size()) {
@@ -181,6 +193,12 @@ class Writer final : public MappedRowWriter {
   }
   void set_slot(std::uint32_t slot, std::string_view text, FieldType type) override {
     slots_[slot] = {text, type, true};
+  }
+  void set_slot_integer(std::uint32_t slot, std::int64_t value) override {
+    slots_[slot] = {{}, FieldType::number, true, SlotNumber::integer, value, 0.0};
+  }
+  void set_slot_double(std::uint32_t slot, double value) override {
+    slots_[slot] = {{}, FieldType::number, true, SlotNumber::real, 0, value};
   }
   std::optional<RowRejection> append_slots(const MessageMeta& meta) override { return append_row(nullptr, meta); }
 
@@ -269,9 +287,16 @@ class Writer final : public MappedRowWriter {
         const SlotValue& f = slots_[c.group];
         if (!f.present) {
           present = false;
-        } else {
+          break;
+        }
+        type = f.type;
+        if (f.number == SlotNumber::none) {
           text = f.text;
-          type = f.type;
+        } else if (put_number(c, b, f)) {
+          return std::nullopt;
+        } else {
+          text = f.number == SlotNumber::integer ? decoders::records::json_number_text(f.integer, number_buf_)
+                                                 : decoders::records::json_number_text(f.real, number_buf_);
         }
         break;
       }
@@ -311,6 +336,57 @@ class Writer final : public MappedRowWriter {
     }
     write_zero(c, b);
     return std::nullopt;
+  }
+
+  // A number slot into a column that takes its value as the number's text would convert to (the same
+  // value, the same range checks); false, writing nothing, when the column needs the text or refuses the
+  // value (the text path then gives the same row or the same rejection).
+  bool put_number(const MappedColumn& c, ColumnBuffers& b, const SlotValue& f) {
+    const auto put_in_range = [&]<typename T>(T*) {
+      if (f.number != SlotNumber::integer || f.integer < static_cast<__int128>(std::numeric_limits<T>::min()) ||
+          f.integer > static_cast<__int128>(std::numeric_limits<T>::max())) {
+        return false;
+      }
+      if (c.type.nullable) put<std::uint8_t>(b.nulls, 0);
+      put<T>(b.data, static_cast<T>(f.integer));
+      return true;
+    };
+    switch (c.type.kind) {
+      case ValueKind::u8: return put_in_range(static_cast<std::uint8_t*>(nullptr));
+      case ValueKind::u16: return put_in_range(static_cast<std::uint16_t*>(nullptr));
+      case ValueKind::u32: return put_in_range(static_cast<std::uint32_t*>(nullptr));
+      case ValueKind::u64: return put_in_range(static_cast<std::uint64_t*>(nullptr));
+      case ValueKind::i8: return put_in_range(static_cast<std::int8_t*>(nullptr));
+      case ValueKind::i16: return put_in_range(static_cast<std::int16_t*>(nullptr));
+      case ValueKind::i32: return put_in_range(static_cast<std::int32_t*>(nullptr));
+      case ValueKind::i64: return put_in_range(static_cast<std::int64_t*>(nullptr));
+      case ValueKind::f32:
+      case ValueKind::f64: {
+        // Both texts read back as the value: an integer's digits round to the nearest double, as the
+        // conversion does; a double's text is the shortest that reads back the same.
+        const double v = f.number == SlotNumber::integer ? static_cast<double>(f.integer) : f.real;
+        if (c.type.kind == ValueKind::f32 && std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+          return false;
+        }
+        if (c.type.nullable) put<std::uint8_t>(b.nulls, 0);
+        if (c.type.kind == ValueKind::f64) put<double>(b.data, v);
+        else put<float>(b.data, static_cast<float>(v));
+        return true;
+      }
+      case ValueKind::date:
+      case ValueKind::datetime:
+      case ValueKind::datetime64: {
+        if (f.number != SlotNumber::integer || f.integer < 0 || f.integer >= 1'000'000'000'000'000'000) return false;
+        // put_instant() checks the range before it writes: a refusal leaves nothing behind.
+        if (put_instant(c, b, instant_of_count(f.integer, TimeUnit::by_magnitude),
+                        m_->dialect_ == ClickHouseDialect::legacy)) {
+          return false;
+        }
+        if (c.type.nullable) put<std::uint8_t>(b.nulls, 0);
+        return true;
+      }
+      default: return false;
+    }
   }
 
   std::string_view number_text(std::int64_t v) {
@@ -424,21 +500,25 @@ class Writer final : public MappedRowWriter {
   static Problem put_time(const MappedColumn& c, ColumnBuffers& b, std::string_view text, TimeUnit unit, bool legacy) {
     auto t = parse_instant(text, unit);
     if (!t) return "not a time (unix seconds/milliseconds/microseconds/nanoseconds, or RFC 3339 text)";
+    return put_instant(c, b, *t, legacy);
+  }
+
+  static Problem put_instant(const MappedColumn& c, ColumnBuffers& b, const Instant& t, bool legacy) {
     if (c.type.kind == ValueKind::date) {
-      const std::int64_t days = t->seconds >= 0 ? t->seconds / 86400 : (t->seconds - 86399) / 86400;
+      const std::int64_t days = t.seconds >= 0 ? t.seconds / 86400 : (t.seconds - 86399) / 86400;
       if (days < 0 || days > 65535) return "out of range for Date (1970-01-01 to 2149-06-06)";
       put<std::uint16_t>(b.data, static_cast<std::uint16_t>(days));
       return nullptr;
     }
     if (c.type.kind == ValueKind::datetime || legacy) {
-      if (t->seconds < 0 || t->seconds > 0xFFFFFFFFLL) return "out of range for DateTime (1970 to 2106)";
-      put<std::uint32_t>(b.data, static_cast<std::uint32_t>(t->seconds));
+      if (t.seconds < 0 || t.seconds > 0xFFFFFFFFLL) return "out of range for DateTime (1970 to 2106)";
+      put<std::uint32_t>(b.data, static_cast<std::uint32_t>(t.seconds));
       return nullptr;
     }
     static constexpr std::int64_t kPow10[] = {1, 10, 100, 1'000, 10'000, 100'000, 1'000'000, 10'000'000,
                                               100'000'000, 1'000'000'000};
     const int p = c.type.param;
-    const __int128 ticks = static_cast<__int128>(t->seconds) * kPow10[p] + t->nanos / kPow10[9 - p];
+    const __int128 ticks = static_cast<__int128>(t.seconds) * kPow10[p] + t.nanos / kPow10[9 - p];
     if (ticks > std::numeric_limits<std::int64_t>::max() || ticks < std::numeric_limits<std::int64_t>::min()) {
       return "out of range for DateTime64";
     }
@@ -561,11 +641,6 @@ class Writer final : public MappedRowWriter {
     return std::nullopt;
   }
 
-  struct SlotValue {
-    std::string_view text;
-    FieldType type = FieldType::string;
-    bool present = false;
-  };
 
   std::shared_ptr<const Compiled> m_;
   std::vector<ColumnBuffers> buffers_;
