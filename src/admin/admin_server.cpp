@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <charconv>
@@ -15,7 +14,6 @@
 
 #include "app/version.hpp"
 #include "core/envelope.hpp"
-#include "core/thread_name.hpp"
 
 namespace sluice::admin {
 
@@ -92,23 +90,16 @@ std::optional<std::size_t> parse_size(const std::string& text) {
 }  // namespace
 
 AdminServer::AdminServer(AdminConfig config, AdminDeps deps)
-    : config_(std::move(config)), deps_(std::move(deps)), server_(std::make_unique<httplib::Server>()) {
+    : config_(std::move(config)), deps_(std::move(deps)), listener_("admin-http", kWorkerThreads) {
   routes();
 }
 
 AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::routes() {
-  auto& s = *server_;
-  // httplib owns and deletes the queue it is handed; a pool larger than the default leaves room for
-  // live tails without starving metric scrapes.
-  s.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
-  // The default options add SO_REUSEPORT, which would let a second instance bind the same port silently.
-  s.set_socket_options([this](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd_ = sock;
-  });
+  // A worker pool larger than httplib's default (kWorkerThreads) leaves room for live tails without
+  // starving metric scrapes.
+  auto& s = listener_.server();
   s.set_payload_max_length(config_.max_body_bytes);
   s.set_read_timeout(config_.read_timeout_ms / 1000, (config_.read_timeout_ms % 1000) * 1000);
   s.set_tcp_nodelay(true);
@@ -164,40 +155,14 @@ void AdminServer::count_request(const httplib::Request& req, const httplib::Resp
 }
 
 void AdminServer::start() {
-  if (started_) return;
+  if (port_ != 0) return;
   const ListenAddress addr = parse_listen(config_.listen);
-  errno = 0;
-  int bound = -1;
-  if (addr.port == 0) {
-    bound = server_->bind_to_any_port(addr.host);
-  } else if (server_->bind_to_port(addr.host, addr.port)) {
-    bound = addr.port;
-  }
-  if (bound <= 0) {
-    const int err = errno;
-    throw std::runtime_error(
-        fmt::format("admin HTTP server cannot listen on {}{}{}; is another process using it? Change admin.listen "
-                    "(SLUICE_ADMIN_LISTEN)",
-                    config_.listen, err != 0 ? ": " : "", err != 0 ? std::strerror(err) : ""));
-  }
-  // httplib listens with a backlog of 5: a burst of connections (several tails and a scrape) would
-  // overflow it and wait a second for SYN retransmits. Listening again on Linux just resizes the queue.
-  if (listen_fd_ >= 0) ::listen(listen_fd_, kListenBacklog);
-  port_ = bound;
-  started_ = true;
-  thread_ = std::thread([this] {
-    name_this_thread("admin-http");
-    server_->listen_after_bind();
-    if (!stopping_.load()) {
-      spdlog::error(
-          "admin HTTP server on {} stopped accepting connections; metrics and the API are unavailable "
-          "until sluice restarts",
-          config_.listen);
-    }
-    loop_exited_ = true;
-  });
-  // httplib's stop() is a no-op until its loop runs; wait so that an early stop() is never lost.
-  while (!server_->is_running() && !loop_exited_.load()) std::this_thread::yield();
+  port_ = listener_.start(addr.host, addr.port, kListenBacklog, "admin HTTP server", config_.listen,
+                          "Change admin.listen (SLUICE_ADMIN_LISTEN)", [listen = config_.listen] {
+                            spdlog::error("admin HTTP server on {} stopped accepting connections; metrics and the "
+                                          "API are unavailable until sluice restarts",
+                                          listen);
+                          });
   spdlog::info("admin HTTP server listening on {}:{} (metrics at /metrics, API under /api/v0/)", addr.host, port_);
 }
 
@@ -207,10 +172,7 @@ void AdminServer::stop() {
     std::lock_guard lock(streams_mutex_);
     for (const auto& sub : streams_) sub->close();
   }
-  if (started_) {
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  listener_.stop();
 }
 
 void AdminServer::handle_metrics(const httplib::Request&, httplib::Response& res) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "admin/flow_tail.hpp"
+#include "core/http_listener.hpp"
 #include "core/metrics.hpp"
 #include "sinks/store.hpp"
 
@@ -86,13 +87,9 @@ class AdminServer {
 
   AdminConfig config_;
   AdminDeps deps_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  HttpListener listener_;
   int port_ = 0;
-  int listen_fd_ = -1;  // the listening socket, seen through httplib's socket options hook
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> loop_exited_{false};
-  bool started_ = false;
 
   // Live tails in progress, so that stop() can wake their readers instead of waiting for a flow.
   std::mutex streams_mutex_;

@@ -11,7 +11,6 @@
 
 #include "decoders/falcon.hpp"
 #include "sources/falcon_receivers.hpp"
-#include "core/thread_name.hpp"
 
 namespace sluice {
 namespace {
@@ -32,19 +31,11 @@ FalconHttpReceiver::FalconHttpReceiver(FalconHttpConfig config, bus::Producer& p
       producer_(producer),
       counters_(std::make_unique<ReceiverCounters>(metrics, "falcon_http", falcon_invalid_reasons(), kHttpBadNames)),
       bytes_(&metrics.counter("inlet_http_body_bytes_total", "Request body bytes received", {{"receiver", "falcon_http"}})),
-      server_(std::make_unique<httplib::Server>()) {
+      listener_("falcon-http", config_.threads) {
   if (config_.threads < 1 || config_.threads > 1024) {
     throw std::runtime_error(fmt::format("falcon http: threads must be within 1..1024 (got {})", config_.threads));
   }
-  auto& s = *server_;
-  const int threads = config_.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  // Not httplib's default options: they add SO_REUSEPORT, which would let a second instance bind silently.
-  s.set_socket_options([this](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd_ = sock;
-  });
+  auto& s = listener_.server();
   s.set_payload_max_length(config_.max_body);
   const auto idle = config_.idle_timeout;
   s.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(idle).count(), (idle.count() % 1000) * 1000);
@@ -128,42 +119,16 @@ FalconHttpReceiver::FalconHttpReceiver(FalconHttpConfig config, bus::Producer& p
 FalconHttpReceiver::~FalconHttpReceiver() { stop(); }
 
 void FalconHttpReceiver::start() {
-  if (started_) return;
+  if (port_ != 0) return;
   const auto where = parse_listen_address(config_.listen, "falcon http");
-  const int port = std::stoi(where.port);
-  errno = 0;
-  int bound = -1;
-  const std::string host = where.host.empty() ? "0.0.0.0" : where.host;
-  if (port == 0) bound = server_->bind_to_any_port(host);
-  else if (server_->bind_to_port(host, port)) bound = port;
-  if (bound <= 0) {
-    const int err = errno;
-    throw std::runtime_error(fmt::format(
-        "falcon http: cannot listen on {}{}{}; is another process using it? Change inlet.falcon.http.listen "
-        "(SLUICE_FALCON_HTTP_LISTEN)",
-        config_.listen, err != 0 ? ": " : "", err != 0 ? std::strerror(err) : ""));
-  }
-  // httplib listens with a backlog of 5; many agents connecting at once would wait for SYN retries.
-  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);
-  port_ = static_cast<std::uint16_t>(bound);
-  started_ = true;
-  thread_ = std::thread([this] {
-    name_this_thread("falcon-http");
-    server_->listen_after_bind();
-    loop_exited_ = true;
-  });
-  // httplib's stop() is a no-op until its loop runs; wait so that an early stop() is never lost.
-  while (!server_->is_running() && !loop_exited_.load()) std::this_thread::yield();
+  // Many agents connect at once after a restart: a deep accept queue spares them SYN retries.
+  port_ = listener_.start(where.host.empty() ? "0.0.0.0" : where.host, std::stoi(where.port), 1024, "falcon http",
+                          config_.listen, "Change inlet.falcon.http.listen (SLUICE_FALCON_HTTP_LISTEN)");
   spdlog::info("falcon http: POST /api/push on {} (port {}), {} threads, producing to '{}'", config_.listen, port_,
                config_.threads, config_.topic);
 }
 
-void FalconHttpReceiver::stop() {
-  if (!started_) return;
-  started_ = false;
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+void FalconHttpReceiver::stop() { listener_.stop(); }
 
 nlohmann::json FalconHttpReceiver::status() const {
   nlohmann::json j = counters_->status();

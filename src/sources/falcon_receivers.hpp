@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "bus/bus.hpp"
+#include "core/http_listener.hpp"
 #include "core/metrics.hpp"
 #include "sources/metric_producer.hpp"
 #include "sources/tcp_server.hpp"
@@ -96,12 +97,8 @@ class FalconHttpReceiver {
   bus::Producer& producer_;
   std::unique_ptr<ReceiverCounters> counters_;
   Counter* bytes_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  HttpListener listener_;
   std::uint16_t port_ = 0;
-  int listen_fd_ = -1;
-  bool started_ = false;
-  std::atomic<bool> loop_exited_{false};
 };
 
 }  // namespace sluice

@@ -13,7 +13,6 @@
 #include "core/native_block.hpp"
 #include "sources/metric_producer.hpp"
 #include "sources/tcp_server.hpp"
-#include "core/thread_name.hpp"
 
 namespace sluice {
 
@@ -81,22 +80,14 @@ OtlpHttpReceiver::OtlpHttpReceiver(OtlpHttpConfig config, bus::Producer& produce
     : config_(std::move(config)),
       producer_(producer),
       counters_(std::make_unique<Counters>(metrics)),
-      server_(std::make_unique<httplib::Server>()) {
+      listener_("otlp-http", config_.threads) {
   if (config_.threads < 1 || config_.threads > 1024) {
     throw std::runtime_error(fmt::format("inlet.otlp.threads must be within 1..1024 (got {})", config_.threads));
   }
   if (config_.max_body < 1024) {
     throw std::runtime_error(fmt::format("inlet.otlp.max_body must be at least 1024 bytes (got {})", config_.max_body));
   }
-  auto& s = *server_;
-  const int threads = config_.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  // No SO_REUSEPORT (httplib's default): a second instance must fail to bind, not share the port.
-  s.set_socket_options([this](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd_ = sock;
-  });
+  auto& s = listener_.server();
   s.set_payload_max_length(config_.max_body);  // Content-Length bound; the decompressed bound is below
   const auto idle = config_.idle_timeout;
   s.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(idle).count(), (idle.count() % 1000) * 1000);
@@ -201,40 +192,15 @@ OtlpHttpReceiver::OtlpHttpReceiver(OtlpHttpConfig config, bus::Producer& produce
 OtlpHttpReceiver::~OtlpHttpReceiver() { stop(); }
 
 void OtlpHttpReceiver::start() {
-  if (started_) return;
+  if (port_ != 0) return;
   const auto where = parse_listen_address(config_.listen, "otlp http");
-  const int port = std::stoi(where.port);
-  errno = 0;
-  int bound = -1;
-  const std::string host = where.host.empty() ? "0.0.0.0" : where.host;
-  if (port == 0) bound = server_->bind_to_any_port(host);
-  else if (server_->bind_to_port(host, port)) bound = port;
-  if (bound <= 0) {
-    const int err = errno;
-    throw std::runtime_error(fmt::format(
-        "otlp http: cannot listen on {}{}{}; is another process using it? Change inlet.otlp.listen", config_.listen,
-        err != 0 ? ": " : "", err != 0 ? std::strerror(err) : ""));
-  }
-  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);  // httplib's backlog of 5 is too short for bursts
-  port_ = static_cast<std::uint16_t>(bound);
-  started_ = true;
-  thread_ = std::thread([this] {
-    name_this_thread("otlp-http");
-    server_->listen_after_bind();
-    loop_exited_ = true;
-  });
-  // httplib's stop() is a no-op until its loop runs; wait so that an early stop() is never lost.
-  while (!server_->is_running() && !loop_exited_.load()) std::this_thread::yield();
+  port_ = listener_.start(where.host.empty() ? "0.0.0.0" : where.host, std::stoi(where.port), 1024, "otlp http",
+                          config_.listen, "Change inlet.otlp.listen");
   spdlog::info("otlp http: POST /v1/traces on {} (port {}), {} threads, producing to '{}'", config_.listen, port_,
                config_.threads, config_.topic);
 }
 
-void OtlpHttpReceiver::stop() {
-  if (!started_) return;
-  started_ = false;
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+void OtlpHttpReceiver::stop() { listener_.stop(); }
 
 nlohmann::json OtlpHttpReceiver::status() const {
   const auto& c = *counters_;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bus/bus.hpp"
+#include "core/http_listener.hpp"
 #include "core/metrics.hpp"
 
 namespace httplib {
@@ -47,13 +48,9 @@ class OtlpHttpReceiver {
   OtlpHttpConfig config_;
   bus::Producer& producer_;
   std::unique_ptr<Counters> counters_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  HttpListener listener_;
   std::atomic<std::uint64_t> sequence_{0};
   std::uint16_t port_ = 0;
-  int listen_fd_ = -1;
-  bool started_ = false;
-  std::atomic<bool> loop_exited_{false};
 };
 
 }  // namespace sluice
