@@ -8,6 +8,7 @@
 #   bench/job-throughput.sh [BUILD_DIR]
 #   env: RECORDS (1000000), PARTITIONS (32), PARALLELISM (1), COMPRESSION of the topic (zstd; lz4, snappy,
 #        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy),
+#        MAX_PENDING_BYTES (outlet.sink.max_pending_bytes, 512MiB),
 #        THREADS=1 prints CPU by thread name, CONSUMER_PROPERTIES (librdkafka properties of the consumer, as YAML: "fetch.max.bytes: 1048576"), PERF=1 records a profile
 #        (PERF_CALLGRAPH=dwarf for one without frame pointers, PERF_EVENT=page-faults for where fresh memory is
 #        touched; KEEP=1 keeps it)
@@ -73,6 +74,7 @@ bus:
 outlet:
   commit_interval: 1s
   chdb: {path: $tmp/sluice/data/chdb}
+  sink: {max_pending_bytes: ${MAX_PENDING_BYTES:-512MiB}}
 jobs:
   - name: events
     topic: events

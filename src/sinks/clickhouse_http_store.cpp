@@ -311,10 +311,10 @@ void ClickHouseHttpStore::fail_transport(std::string_view what, const std::strin
                    true);
 }
 
-void ClickHouseHttpStore::fail_status(std::string_view what, int status, std::string_view body) {
+void ClickHouseHttpStore::fail_status(std::string_view what, int status, std::string_view body, bool insert) {
   const auto code = parse_clickhouse_error_code(body);
-  const bool retryable =
-      code ? clickhouse_code_is_retryable(*code) : (status >= 500 || status == 408 || status == 429);
+  const bool retryable = code ? clickhouse_code_is_retryable(*code) || (insert && clickhouse_insert_destination_missing(*code))
+                              : (status >= 500 || status == 408 || status == 429);
   (retryable ? retryable_errors_ : permanent_errors_).inc();
   throw StoreError(describe() + ": " + std::string(what) + " failed (HTTP " + std::to_string(status) +
                        "): " + trimmed(body, kMaxMessage),
@@ -386,7 +386,7 @@ void ClickHouseHttpStore::insert(const InsertRequest& request) {
     conn.broken();
     fail_transport(what, httplib::to_string(res.error()));
   }
-  if (res->status != 200) fail_status(what, res->status, res->body);
+  if (res->status != 200) fail_status(what, res->status, res->body, true);
   inserts_.inc();
   insert_rows_.inc(request.rows);
   insert_bytes_.inc(request.body.size());

@@ -70,7 +70,8 @@ class ClickHouseHttpStore final : public Store {
   Response post(const std::string& path_and_query, std::string_view body, std::string_view what);
   std::string query_path(std::string_view extra_params, bool with_database) const;
   [[noreturn]] void fail_transport(std::string_view what, const std::string& error);
-  [[noreturn]] void fail_status(std::string_view what, int status, std::string_view body);
+  // `insert`: a missing table or database is retryable (clickhouse_insert_destination_missing).
+  [[noreturn]] void fail_status(std::string_view what, int status, std::string_view body, bool insert = false);
   void detect_server();
 
   std::unique_ptr<Connection> checkout();

@@ -29,6 +29,12 @@ struct InsertRequest {
   std::string dedup_token;   // insert_deduplication_token when non-empty and supported
 };
 
+// An insert refused for a missing table or database (UNKNOWN_TABLE 60, UNKNOWN_DATABASE 81) says nothing
+// about its rows: a server shutting down detaches its databases, a migration re-creates a table, an
+// operator fixes a schema. Stores report it as retryable for inserts, so that the data waits in Kafka
+// rather than in dead letters; for a statement (DDL, a query) it stays permanent.
+inline bool clickhouse_insert_destination_missing(int code) { return code == 60 || code == 81; }
+
 struct QueryResult {
   std::string data;               // the result in the requested format
   std::uint64_t rows_read = 0;    // when the store reports it

@@ -231,15 +231,24 @@ TEST_F(ChdbStoreTest, InsertsWithoutTokenAreNeverDeduplicated) {
             std::to_string(3 * want.rows) + "\t" + std::to_string(3 * want.bytes));
 }
 
-TEST_F(ChdbStoreTest, MissingTableIsAPermanentErrorNamingTheTable) {
+// An insert into a missing table is retried (the rows are fine; the table may be on its way back); the
+// error names the table. A query of it and bad SQL are permanent.
+TEST_F(ChdbStoreTest, MissingTableIsRetriedForInsertsAndNamedWhileBadStatementsArePermanent) {
   auto store = open(dir_ / "db");
   const auto body = make_block(schema_, 0, 10);
   try {
     store->insert(InsertRequest{"missing", "Native", body, 10, "t"});
     FAIL() << "insert into a missing table succeeded";
   } catch (const StoreError& e) {
-    EXPECT_FALSE(e.retryable());
+    EXPECT_TRUE(e.retryable());
     EXPECT_TRUE(Contains(e.what(), "sluice.missing"));
+    EXPECT_TRUE(Contains(e.what(), "UNKNOWN_TABLE"));
+  }
+  try {
+    store->query("SELECT count() FROM sluice.missing");
+    FAIL() << "a query of a missing table succeeded";
+  } catch (const StoreError& e) {
+    EXPECT_FALSE(e.retryable());
     EXPECT_TRUE(Contains(e.what(), "UNKNOWN_TABLE"));
   }
   try {
