@@ -8,7 +8,8 @@
 #   bench/job-throughput.sh [BUILD_DIR]
 #   env: RECORDS (1000000), PARTITIONS (32), PARALLELISM (1), COMPRESSION of the topic (zstd; lz4, snappy,
 #        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy),
-#        MAX_PENDING_BYTES (outlet.sink.max_pending_bytes, 512MiB),
+#        MAX_PENDING_BYTES (outlet.sink.max_pending_bytes, 512MiB), RUNS (1: more measure the same topic again,
+#        each with a fresh instance, group and store, and print the medians),
 #        THREADS=1 prints CPU by thread name, CONSUMER_PROPERTIES (librdkafka properties of the consumer, as YAML: "fetch.max.bytes: 1048576"), PERF=1 records a profile
 #        (PERF_CALLGRAPH=dwarf for one without frame pointers, PERF_EVENT=page-faults for where fresh memory is
 #        touched; KEEP=1 keeps it)
@@ -64,20 +65,24 @@ held=$(kcat -C -b "$bootstrap" -t events -e -q -f '\n' | wc -l)
 echo "input: $RECORDS records ($(stat -c %s "$tmp/input.jsonl") bytes of keys and JSON) on $PARTITIONS partitions (${COMPRESSION:-zstd}); the topic holds $held"
 (( held == RECORDS )) || { echo "the mock cluster dropped records: use more PARTITIONS or fewer RECORDS" >&2; exit 1; }
 
+# One measured run on the topic filled above: a fresh instance, consumer group and store.
+run_once() {
+  local run=$1
 admin=$(free_port)
-mkdir -p "$tmp/sluice"
-cat > "$tmp/sluice/sluice.yaml" <<YAML
-data_dir: $tmp/sluice/data
+mkdir -p "$tmp/sluice-$run"
+cat > "$tmp/sluice-$run/sluice.yaml" <<YAML
+data_dir: $tmp/sluice-$run/data
 admin: {listen: 127.0.0.1:$admin}
 bus:
   kafka: {brokers: "$bootstrap", consumer_group: bench, consumer_properties: {${CONSUMER_PROPERTIES:-}}}
 outlet:
   commit_interval: 1s
-  chdb: {path: $tmp/sluice/data/chdb}
+  chdb: {path: $tmp/sluice-$run/data/chdb}
   sink: {max_pending_bytes: ${MAX_PENDING_BYTES:-512MiB}}
 jobs:
   - name: events
     topic: events
+    group: bench-events-$run
     parallelism: $PARALLELISM
     decoder: {kind: json}
     batch: {max_rows: ${MAX_ROWS:-200000}, max_delay: ${MAX_DELAY:-1s}, coalesce: ${COALESCE:-true}}
@@ -97,22 +102,22 @@ jobs:
         - {name: ok, type: Bool}
 YAML
 t0=$(now)
-"$SLUICE" outlet -c "$tmp/sluice/sluice.yaml" > "$tmp/sluice/sluice.log" 2>&1 &
+"$SLUICE" outlet -c "$tmp/sluice-$run/sluice.yaml" > "$tmp/sluice-$run/sluice.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-if [[ -n "${PERF:-}" ]]; then perf record -e "${PERF_EVENT:-cycles}" --call-graph "${PERF_CALLGRAPH:-fp}" -o "$tmp/perf.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
+if [[ -n "${PERF:-}" ]]; then perf record -e "${PERF_EVENT:-cycles}" --call-graph "${PERF_CALLGRAPH:-fp}" -o "$tmp/perf-$run.data" -p "$spid" > /dev/null 2>&1 & pids+=($!); fi
 # Rows the store acknowledged (sluice_sink_rows_total of the job's sinks): cheaper than asking chDB,
 # whose work would count against sluice's CPU; the table is checked at the end.
 count() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_sink_rows_total\{sink="job-events-/ { s += $2 } END { printf "%d", s }'; }
 for _ in $(seq 200); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.05; done
 wait_for_first_consumed "$admin"
 t0=$(now)
+read -r own0 store0 < <(cpu_split "$spid")
 c0=$(cpu_s "$spid")
 f0=$(minflt "$spid")
-read -r own0 store0 < <(cpu_split "$spid")
 got=0 prev=-1 stable=0
 while :; do
-  kill -0 "$spid" 2>/dev/null || { echo "sluice exited; log:" >&2; tail -20 "$tmp/sluice/sluice.log" >&2; exit 1; }
+  kill -0 "$spid" 2>/dev/null || { echo "sluice exited; log:" >&2; tail -20 "$tmp/sluice-$run/sluice.log" >&2; exit 1; }
   got=$(count)
   got=${got:-0}
   (( got >= RECORDS )) && break
@@ -122,9 +127,9 @@ while :; do
   sleep 0.2
 done
 secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+read -r own1 store1 < <(cpu_split "$spid")
 cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
 faults=$(( $(minflt "$spid") - f0 ))
-read -r own1 store1 < <(cpu_split "$spid")
 own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
 store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
 distinct=$(curl -sf --get "127.0.0.1:$admin/api/v0/query" --data-urlencode "sql=SELECT uniqExact(id) FROM sluice.events")
@@ -135,3 +140,16 @@ awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {
   printf "        of which sluice and librdkafka threads %.2f s (%.0f records per CPU-second), chDB threads %.2f s\n", o, n / o, st }'
 [[ -n "${THREADS:-}" ]] && { echo "  CPU by thread name since start (threads that ended are not counted):"; cpu_by_thread "$spid"; }
 echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh memory per record); peak RSS $(peak_rss_mib "$spid") MiB"
+  per_core+=("$(awk -v n="$got" -v c="$cpu" 'BEGIN { printf "%.0f", n / c }')")
+  own_per_core+=("$(awk -v n="$got" -v o="$own" 'BEGIN { printf "%.0f", n / o }')")
+  kill "$spid" 2>/dev/null || true
+  wait "$spid" 2>/dev/null || true
+  [[ -n "${KEEP:-}" ]] || rm -rf "$tmp/sluice-$run"
+}
+
+per_core=() own_per_core=()
+for run in $(seq "${RUNS:-1}"); do run_once "$run"; done
+if (( ${RUNS:-1} > 1 )); then
+  median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (range %s to %s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+  echo "over $RUNS runs, records per CPU-second: whole process median $(median "${per_core[@]}"); sluice and librdkafka threads median $(median "${own_per_core[@]}")"
+fi

@@ -112,8 +112,8 @@ count() { curl -sf "127.0.0.1:$admin/metrics" 2>/dev/null | awk '/^sluice_sink_r
 for _ in $(seq 200); do curl -sf "127.0.0.1:$admin/api/v0/healthcheck" >/dev/null && break; sleep 0.05; done
 wait_for_first_consumed "$admin"
 t0=$(now)
-c0=$(cpu_s "$spid")
 read -r own0 store0 < <(cpu_split "$spid")
+c0=$(cpu_s "$spid")
 got=0 prev=-1 stable=0
 while :; do
   kill -0 "$spid" 2>/dev/null || { echo "sluice exited; log:" >&2; tail -20 "$tmp/sluice/sluice.log" >&2; exit 1; }
@@ -126,8 +126,8 @@ while :; do
   sleep 0.2
 done
 secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
-cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
 read -r own1 store1 < <(cpu_split "$spid")
+cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
 own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
 store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
 echo "sluice spans job (otlp-proto) into chDB: $got spans in $secs s"

@@ -10,11 +10,18 @@ peak_rss_mib() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 
 # threads: "job:*", "sink:*", ...; "rdk:*") and the embedded store's (every other name: chDB's insert
 # pipeline, merges, pools). chDB's work inside an insert call runs on the calling "sink:*" thread.
 cpu_split() {
-  local hz; hz=$(getconf CLK_TCK)
-  for t in /proc/$1/task/*; do
-    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
-  done | awk -v hz="$hz" '{ if ($1 ~ /^(sluice|rdk:|job:|sink:|kafka-|admin-|jobs-|etcd-|spool-|templates)/) own += $NF; else store += $NF }
-                          END { printf "%.2f %.2f\n", own / hz, store / hz }'
+  # One pass over every thread (grep -s: a thread may end meanwhile), so that the reading is quick and
+  # can be taken right beside the process total.
+  grep -sH "" /proc/"$1"/task/*/comm /proc/"$1"/task/*/stat | awk -v hz="$(getconf CLK_TCK)" '
+    { split($0, p, "/"); tid = p[5]; line = substr($0, index($0, ":") + 1) }
+    p[6] ~ /^comm:/ { name[tid] = line; next }
+    { sub(/.*\) /, "", line); split(line, f, " "); ticks[tid] = f[12] + f[13] }
+    END {
+      for (t in ticks) {
+        if (name[t] ~ /^(sluice|rdk:|job:|sink:|kafka-|admin-|jobs-|etcd-|spool-|templates)/) own += ticks[t]; else store += ticks[t]
+      }
+      printf "%.2f %.2f\n", own / hz, store / hz
+    }'
 }
 # CPU seconds of the process's threads, summed by thread name, largest first (for THREADS=1).
 cpu_by_thread() {
