@@ -1,5 +1,4 @@
 #include "coord/job_watcher.hpp"
-#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -7,6 +6,8 @@
 
 #include <algorithm>
 #include <random>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::coord {
 namespace {

@@ -1,5 +1,4 @@
 #include "pipeline/batch_sink.hpp"
-#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -8,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::pipeline {
 

@@ -6,8 +6,8 @@
 #include <set>
 #include <vector>
 
-#include "pipeline/template_topic.hpp"
 #include "core/thread_name.hpp"
+#include "pipeline/template_topic.hpp"
 
 namespace sluice::pipeline {
 namespace {

@@ -451,8 +451,8 @@ void ChdbStore::insert(const InsertRequest& request) {
   queries_.inc();
   auto r = conn_->run(sql, "TabSeparated");
   if (!r.ok) {
-    const auto code = clickhouse_error_code(r.data);
-    const bool retry = clickhouse_error_retryable(r.data) || (code && clickhouse_insert_destination_missing(*code));
+    const auto code = clickhouse_error_code(r.data);  // none: the engine failed, not the statement
+    const bool retry = !code || clickhouse_error_retryable(*code) || clickhouse_insert_destination_missing(*code);
     (retry ? errors_retryable_ : errors_permanent_).inc();
     throw StoreError("chdb insert of " + std::to_string(request.rows) + " rows into " + target +
                          " failed: " + trim(std::move(r.data)),

@@ -313,8 +313,9 @@ void ClickHouseHttpStore::fail_transport(std::string_view what, const std::strin
 
 void ClickHouseHttpStore::fail_status(std::string_view what, int status, std::string_view body, bool insert) {
   const auto code = parse_clickhouse_error_code(body);
-  const bool retryable = code ? clickhouse_code_is_retryable(*code) || (insert && clickhouse_insert_destination_missing(*code))
-                              : (status >= 500 || status == 408 || status == 429);
+  const bool retryable =
+      code ? clickhouse_code_is_retryable(*code) || (insert && clickhouse_insert_destination_missing(*code))
+           : (status >= 500 || status == 408 || status == 429);
   (retryable ? retryable_errors_ : permanent_errors_).inc();
   throw StoreError(describe() + ": " + std::string(what) + " failed (HTTP " + std::to_string(status) +
                        "): " + trimmed(body, kMaxMessage),

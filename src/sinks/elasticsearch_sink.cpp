@@ -1,5 +1,4 @@
 #include "sinks/elasticsearch_sink.hpp"
-#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -8,6 +7,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::sinks {
 namespace {

@@ -1,5 +1,4 @@
 #include "sinks/spool_queue.hpp"
-#include "core/thread_name.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,6 +14,8 @@
 #include <random>
 #include <stdexcept>
 #include <system_error>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::sinks {
 namespace {

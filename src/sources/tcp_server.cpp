@@ -1,5 +1,4 @@
 #include "sources/tcp_server.hpp"
-#include "core/thread_name.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -19,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+
+#include "core/thread_name.hpp"
 
 namespace sluice {
 namespace {

@@ -1,5 +1,4 @@
 #include "sources/udp_source.hpp"
-#include "core/thread_name.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -22,6 +21,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "core/thread_name.hpp"
 
 namespace sluice {
 namespace {

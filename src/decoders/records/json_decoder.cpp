@@ -160,7 +160,7 @@ class JsonDecoder final : public RecordDecoder {
       slots->clear_slots();
       name_.clear();
       leaves_ = 0;
-      if (fill_slots(object.get_object().value_unsafe(), true, *slots)) {
+      if (fill_slots(object.get_object().value_unsafe(), *slots)) {
         sink.record_slots();
         return;
       }
@@ -168,7 +168,7 @@ class JsonDecoder final : public RecordDecoder {
     }
     out_.begin(event);
     name_.clear();
-    if (!flatten(object.get_object().value_unsafe(), true)) {
+    if (!flatten(object.get_object().value_unsafe())) {
       error_.clear();
       if (index) fmt::format_to(std::back_inserter(error_), "json: element {} of the top-level array: ", *index);
       else error_.assign("json: ");
@@ -180,8 +180,11 @@ class JsonDecoder final : public RecordDecoder {
     sink.record(event);
   }
 
-  // Writes the members of `object` under the name in name_; false when the field limit is reached.
-  bool flatten(simdjson::dom::object object, bool top) {
+  // Visits the leaves of `object` depth-first with their dotted names in name_: a non-empty object is
+  // descended into, anything else (an empty object too) is a leaf. `leaf(value, type)` returns false to
+  // stop the walk, which then returns false.
+  template <typename Leaf>
+  bool walk(simdjson::dom::object object, bool top, const Leaf& leaf) {
     const std::size_t base = name_.size();
     for (auto member : object) {
       name_.resize(base);
@@ -192,10 +195,19 @@ class JsonDecoder final : public RecordDecoder {
       if (type == element_type::OBJECT) {
         const auto child = v.get_object().value_unsafe();
         if (child.size() > 0) {
-          if (!flatten(child, false)) return false;
+          if (!walk(child, false, leaf)) return false;
           continue;
         }
       }
+      if (!leaf(v, type)) return false;
+    }
+    name_.resize(base);
+    return true;
+  }
+
+  // Writes the leaves of `object` to the event; false when the field limit is reached.
+  bool flatten(simdjson::dom::object object) {
+    return walk(object, true, [this](element v, element_type type) {
       transforms::LogField* f = out_.add(name_);
       if (!f) return false;
       f->value.clear();
@@ -205,51 +217,35 @@ class JsonDecoder final : public RecordDecoder {
       } else {
         f->type = leaf_text(v, type, f->value);
       }
-    }
-    name_.resize(base);
-    return true;
+      return true;
+    });
   }
 
-  // flatten() for a sink that takes slots: the same names and texts, without the event. False past
+  // flatten() for a sink that takes slots: the same names and values, without the event. False past
   // max_fields values.
-  bool fill_slots(simdjson::dom::object object, bool top, FieldSlots& slots) {
-    const std::size_t base = name_.size();
-    for (auto member : object) {
-      name_.resize(base);
-      if (!top) name_ += '.';
-      name_.append(member.key);
-      const element v = member.value;
-      const element_type type = v.type();
-      if (type == element_type::OBJECT) {
-        const auto child = v.get_object().value_unsafe();
-        if (child.size() > 0) {
-          if (!fill_slots(child, false, slots)) return false;
-          continue;
-        }
-      }
+  bool fill_slots(simdjson::dom::object object, FieldSlots& slots) {
+    return walk(object, true, [this, &slots](element v, element_type type) {
       if (++leaves_ > max_fields_) return false;
       const std::uint32_t slot = slot_at(leaves_ - 1, slots);
-      if (slot == FieldSlots::none) continue;
-      if (type == element_type::STRING) {
-        slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string);
-        continue;
-      }
-      if (type == element_type::INT64) {
-        slots.set_slot_integer(slot, v.get_int64().value_unsafe());
-        continue;
-      }
-      if (type == element_type::DOUBLE && std::isfinite(v.get_double().value_unsafe())) {
-        slots.set_slot_double(slot, v.get_double().value_unsafe());
-        continue;
+      if (slot == FieldSlots::none) return true;
+      switch (type) {
+        case element_type::STRING: slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string); return true;
+        case element_type::INT64: slots.set_slot_integer(slot, v.get_int64().value_unsafe()); return true;
+        case element_type::DOUBLE:
+          if (const double d = v.get_double().value_unsafe(); std::isfinite(d)) {
+            slots.set_slot_double(slot, d);
+            return true;
+          }
+          break;
+        default: break;
       }
       if (slot >= slot_text_.size()) slot_text_.resize(slot + 1);
       std::string& buf = slot_text_[slot];
       buf.clear();
-      const FieldType text_type = leaf_text(v, type, buf);
+      const FieldType text_type = leaf_text(v, type, buf);  // before the view of buf is taken
       slots.set_slot(slot, buf, text_type);
-    }
-    name_.resize(base);
-    return true;
+      return true;
+    });
   }
 
   // Records of one topic mostly repeat their names in order: the slot of the name last seen at this

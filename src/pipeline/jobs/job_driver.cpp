@@ -1,9 +1,10 @@
 #include "pipeline/jobs/job_driver.hpp"
-#include "core/thread_name.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::pipeline::jobs {
 

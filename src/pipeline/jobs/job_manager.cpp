@@ -5,8 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/kafka_bus.hpp"
-#include "pipeline/jobs/record_batch_builder.hpp"
 #include "core/thread_name.hpp"
+#include "pipeline/jobs/record_batch_builder.hpp"
 
 namespace sluice::pipeline::jobs {
 namespace {

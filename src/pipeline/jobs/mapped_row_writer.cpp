@@ -295,7 +295,7 @@ class Writer final : public MappedRowWriter {
         } else if (put_number(c, b, f)) {
           return std::nullopt;
         } else {
-          text = f.number == SlotNumber::integer ? decoders::records::json_number_text(f.integer, number_buf_)
+          text = f.number == SlotNumber::integer ? number_text(f.integer)
                                                  : decoders::records::json_number_text(f.real, number_buf_);
         }
         break;
@@ -389,10 +389,7 @@ class Writer final : public MappedRowWriter {
     }
   }
 
-  std::string_view number_text(std::int64_t v) {
-    auto [p, ec] = std::to_chars(number_buf_, number_buf_ + sizeof(number_buf_), v);
-    return {number_buf_, static_cast<std::size_t>(p - number_buf_)};
-  }
+  std::string_view number_text(std::int64_t v) { return decoders::records::json_number_text(v, number_buf_); }
 
   void write_zero(const MappedColumn& c, ColumnBuffers& b) {
     if (is_array(c.type.kind) || c.type.kind == ValueKind::map_string_string) {
@@ -640,7 +637,6 @@ class Writer final : public MappedRowWriter {
     ++rows_;
     return std::nullopt;
   }
-
 
   std::shared_ptr<const Compiled> m_;
   std::vector<ColumnBuffers> buffers_;

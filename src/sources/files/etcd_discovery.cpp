@@ -1,5 +1,4 @@
 #include "sources/files/etcd_discovery.hpp"
-#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -10,6 +9,8 @@
 
 #include <algorithm>
 #include <random>
+
+#include "core/thread_name.hpp"
 
 namespace sluice::sources {
 namespace {

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "sources/files/file_tailer_impl.hpp"
 #include "core/thread_name.hpp"
+#include "sources/files/file_tailer_impl.hpp"
 
 namespace sluice::sources {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "transforms/metadata/snmp_client.hpp"
 #include "core/thread_name.hpp"
+#include "transforms/metadata/snmp_client.hpp"
 
 namespace sluice::transforms::metadata {
 namespace {
