@@ -23,12 +23,14 @@ cpu_split() {
       printf "%.2f %.2f\n", own / hz, store / hz
     }'
 }
-# CPU seconds of the process's threads, summed by thread name, largest first (for THREADS=1).
+# CPU seconds and minor page faults of the process's threads, summed by thread name, largest first (for
+# THREADS=1). Fresh memory is expensive where the kernel must clear each page (and on a VM, the host back it).
 cpu_by_thread() {
   local hz; hz=$(getconf CLK_TCK)
   for t in /proc/$1/task/*; do
-    printf '%s %s\n' "$(tr ' ' '_' < "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }')"
-  done | awk -v hz="$hz" '{ s[$1] += $2; n[$1]++ } END { for (k in s) if (s[k] > 0) printf "    %-18s %3d threads %7.2f s\n", k, n[k], s[k] / hz }' |
+    printf '%s %s\n' "$(tr ' ' '_' < "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13, $8 }')"
+  done | awk -v hz="$hz" '{ s[$1] += $2; f[$1] += $3; n[$1]++ }
+    END { for (k in s) if (s[k] > 0) printf "    %-18s %3d threads %7.2f s %9d page faults\n", k, n[k], s[k] / hz, f[k] }' |
     sort -k4 -nr
 }
 # Waits (up to 6 s) until the sluice instance whose admin port is $1 has consumed a first message: joining

@@ -18,6 +18,7 @@
 #include "app/flow_schema_config.hpp"
 #include "app/runtime.hpp"
 #include "app/version.hpp"
+#include "core/memory_policy.hpp"
 #include "config/config.hpp"
 #include "config/reader.hpp"
 #include "sinks/clickhouse_http_store.hpp"
@@ -49,6 +50,7 @@ int serve(const std::string& path, Role role) {
   auto cfg = load(path);
   if (!cfg) return 1;
   setup_logging(cfg->log_level);
+  spdlog::debug("{}", keep_freed_memory_for_reuse());
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

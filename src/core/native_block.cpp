@@ -63,6 +63,51 @@ void put_native_string_map(std::string& out, std::string_view name, bool as_map,
   out.append(values);
 }
 
+std::uint32_t LowCardinalityKeys::index_of(std::string_view value) {
+  if (value.empty()) return 0;
+  if (auto it = numbers_.find(value); it != numbers_.end()) return it->second;
+  const auto number = static_cast<std::uint32_t>(numbers_.size() + 1);
+  numbers_.emplace(value, number);
+  put_native_string(keys_, value);
+  return number;
+}
+
+void LowCardinalityKeys::clear() {
+  numbers_.clear();
+  keys_.clear();
+}
+
+void LowCardinalityKeys::append_column(std::string& out, std::span<const std::uint32_t> rows) const {
+  if (rows.empty()) return;
+  // Keys version 1 (SharedDictionariesWithAdditionalKeys); then the index type: its width code in the
+  // low byte, with "has additional keys" (bit 9) and "needs a dictionary update" (bit 10), as a block
+  // without a global dictionary carries every key as an additional one.
+  constexpr std::uint64_t kKeysVersion = 1;
+  constexpr std::uint64_t kHasAdditionalKeys = 1u << 9;
+  constexpr std::uint64_t kNeedUpdateDictionary = 1u << 10;
+  const std::size_t keys = size();
+  const std::uint64_t width_code = keys <= 0x100 ? 0 : keys <= 0x10000 ? 1 : 2;
+  put_native_fixed(out, kKeysVersion);
+  put_native_fixed(out, width_code | kHasAdditionalKeys | kNeedUpdateDictionary);
+  put_native_fixed(out, static_cast<std::uint64_t>(keys));
+  out.push_back('\0');  // key 0: the empty string
+  out += keys_.view();
+  put_native_fixed(out, static_cast<std::uint64_t>(rows.size()));
+  const auto put_rows = [&]<typename T>(T) {
+    const std::size_t at = out.size();
+    out.resize(at + rows.size() * sizeof(T));
+    auto* p = out.data() + at;
+    for (const std::uint32_t r : rows) {
+      const auto v = static_cast<T>(r);
+      std::memcpy(p, &v, sizeof(T));
+      p += sizeof(T);
+    }
+  };
+  if (width_code == 0) put_rows(std::uint8_t{});
+  else if (width_code == 1) put_rows(std::uint16_t{});
+  else put_rows(std::uint32_t{});
+}
+
 void NativeColumn::append_to(std::string& out) const {
   put_native_column_header(out, name_, type_);
   if (!offsets_.empty()) out.append(reinterpret_cast<const char*>(offsets_.data()), offsets_.size() * 8);

@@ -4,9 +4,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace sluice {
@@ -113,6 +116,30 @@ class NativeColumn {
 };
 
 void put_varint(std::string& out, std::uint64_t v);
+
+// The dictionary of a LowCardinality(String) column in a Native block: each distinct value gets a
+// number, in the order values first appear, after the empty string (number 0, the type's default, as
+// ClickHouse numbers its own). The rows are those numbers; the server stores the column as it is
+// instead of hashing every value of a String column to build one.
+class LowCardinalityKeys {
+ public:
+  std::uint32_t index_of(std::string_view value);
+  std::size_t size() const { return numbers_.size() + 1; }
+  std::size_t bytes() const { return keys_.size(); }
+  void clear();
+  // The column's data as Native lays it out after the column's name and type: the serialization
+  // version, the index width and flags, the keys, then one number a row (`rows`) at the narrowest
+  // width that holds every key. Nothing for no rows (Native reads no data then).
+  void append_column(std::string& out, std::span<const std::uint32_t> rows) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> numbers_;
+  ByteBuffer keys_;  // the keys after the empty one, varint-prefixed, in number order
+};
 
 // One fixed-width value of a Native column, in the machine's (little-endian) byte order.
 template <typename T>

@@ -43,6 +43,18 @@ std::string str(std::string_view s) {
   put_native_string(out, s);
   return out;
 }
+// A LowCardinality(String) column of one row holding `s` (not empty): its dictionary is "" and `s`.
+std::string lc_one(std::string_view s) {
+  std::string out;
+  put_native_fixed<std::uint64_t>(out, 1);                            // keys version
+  put_native_fixed<std::uint64_t>(out, (1u << 9) | (1u << 10));       // UInt8 numbers, keys in the block
+  put_native_fixed<std::uint64_t>(out, 2);                            // keys: "", s
+  out += str("");
+  out += str(s);
+  put_native_fixed<std::uint64_t>(out, 1);  // rows
+  out += '\x01';
+  return out;
+}
 
 // A block of one column: its row count, type and data bytes.
 struct OneColumn {
@@ -145,8 +157,10 @@ TEST(ColumnMapping, Strings) {
   EXPECT_EQ(Column("String")("{\"a\":1}", FieldType::json), str("{\"a\":1}"));
   EXPECT_EQ(Column("String")("42", FieldType::number), str("42"));
   Column lc("LowCardinality(String)");
-  EXPECT_EQ(lc("web-1"), str("web-1"));
-  EXPECT_EQ(lc.wire_type(), "String");  // the server converts to LowCardinality on insert
+  EXPECT_EQ(lc("web-1"), lc_one("web-1"));  // with its dictionary, which spares the server hashing it
+  EXPECT_EQ(lc.wire_type(), "LowCardinality(String)");
+  EXPECT_EQ(Column("LowCardinality(String)", ClickHouseDialect::legacy)("web-1"), str("web-1"));
+  EXPECT_EQ(Column("LowCardinality(String)", ClickHouseDialect::legacy).wire_type(), "String");
   Column fs("FixedString(4)");
   EXPECT_EQ(fs("ab"), std::string("ab\0\0", 4));
   EXPECT_EQ(fs("abcd"), "abcd");
@@ -341,8 +355,8 @@ TEST(ColumnMapping, MessageFieldsComeFromTheMessage) {
   std::string expected;
   put_varint(expected, 5);
   put_varint(expected, 1);
-  put_native_column_header(expected, "topic", "String");
-  expected += str("events");
+  put_native_column_header(expected, "topic", "LowCardinality(String)");
+  expected += lc_one("events");
   put_native_column_header(expected, "partition", "Int32");
   expected += le<std::int32_t>(3);
   put_native_column_header(expected, "offset", "UInt64");

@@ -293,11 +293,6 @@ std::string ColumnType::table_type(ClickHouseDialect dialect) const {
   return nullable ? "Nullable(" + base + ")" : base;
 }
 
-std::string ColumnType::wire_type(ClickHouseDialect dialect) const {
-  if (kind == ValueKind::low_cardinality_string) return "String";
-  return table_type(dialect);
-}
-
 std::size_t ColumnType::width(ClickHouseDialect dialect) const {
   switch (kind) {
     case ValueKind::u8: case ValueKind::i8: case ValueKind::boolean: return 1;

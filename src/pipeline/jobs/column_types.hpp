@@ -51,9 +51,6 @@ struct ColumnType {
   // LowCardinality, no DateTime64, no IPv4/IPv6 types: UInt8, String, DateTime, UInt32, FixedString(16).
   // Map(String, String) on legacy is the Nested pair and has no single type; this returns "".
   std::string table_type(ClickHouseDialect dialect) const;
-  // The type in the Native block's header: the table type, except LowCardinality(String) travels as
-  // String (the server converts on insert, and plain String is much simpler to encode).
-  std::string wire_type(ClickHouseDialect dialect) const;
   // Bytes per value of the fixed-width kinds; 0 for strings, arrays and maps.
   std::size_t width(ClickHouseDialect dialect) const;
 

@@ -34,6 +34,7 @@ struct MappedColumn {
   std::optional<std::string> default_value;
   bool required = false;
   std::string type_name;  // ClickHouse's spelling of the mapping's type, for rejection reasons
+  bool dictionary = false;  // LowCardinality(String) sent as such: a number a row into the column's keys
 };
 
 bool is_array(ValueKind k) {
@@ -67,7 +68,10 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
       }
       m.type = *type;
       m.type_name = type->name();
-      m.wire_type = type->wire_type(dialect);
+      // The Native block carries the table's types; LowCardinality(String) with its dictionary, which
+      // spares the server hashing every value of a String column on insert.
+      m.wire_type = type->table_type(dialect);
+      m.dictionary = m.wire_type.starts_with("LowCardinality(");
       m.width = type->width(dialect);
       m.from = c.from.empty() ? c.name : c.from;
       m.default_value = c.default_value;
@@ -120,9 +124,11 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
   std::unordered_set<std::string_view> mapped_meta_;                 // `_topic`... used by a column
 };
 
-// A column's buffers in Native layout. Maps keep keys in `data` and values in `values`.
+// A column's buffers in Native layout. Maps keep keys in `data` and values in `values`; a dictionary
+// column keeps its rows' numbers (UInt32) in `data` until the block is written.
 struct ColumnBuffers {
   ByteBuffer data;
+  LowCardinalityKeys keys;
   ByteBuffer nulls;
   ByteBuffer offsets;
   ByteBuffer values;
@@ -205,7 +211,9 @@ class Writer final : public MappedRowWriter {
   std::uint64_t rows() const override { return rows_; }
   std::uint64_t bytes() const override {
     std::uint64_t n = 0;
-    for (const auto& b : buffers_) n += b.data.size() + b.nulls.size() + b.offsets.size() + b.values.size();
+    for (const auto& b : buffers_) {
+      n += b.data.size() + b.nulls.size() + b.offsets.size() + b.values.size() + b.keys.bytes();
+    }
     return n;
   }
 
@@ -226,6 +234,10 @@ class Writer final : public MappedRowWriter {
       auto& b = buffers_[i];
       if (c.type.kind == ValueKind::map_string_string) {
         put_native_string_map(out, c.name, !legacy, b.offsets.view(), b.data.view(), b.values.view());
+      } else if (c.dictionary) {
+        put_native_column_header(out, c.name, c.wire_type);
+        b.keys.append_column(out, {reinterpret_cast<const std::uint32_t*>(b.data.data()), b.data.size() / 4});
+        b.keys.clear();
       } else {
         put_native_column_header(out, c.name, c.wire_type);
         out += b.nulls.view();
@@ -394,6 +406,8 @@ class Writer final : public MappedRowWriter {
   void write_zero(const MappedColumn& c, ColumnBuffers& b) {
     if (is_array(c.type.kind) || c.type.kind == ValueKind::map_string_string) {
       put<std::uint64_t>(b.offsets, b.total);
+    } else if (c.dictionary) {
+      put<std::uint32_t>(b.data, 0);  // the empty string's number
     } else if (c.width == 0) {
       put<std::uint8_t>(b.data, 0);  // an empty string: its varint length
     } else {
@@ -420,8 +434,11 @@ class Writer final : public MappedRowWriter {
   Problem convert(const MappedColumn& c, ColumnBuffers& b, std::string_view text, FieldType type, TimeUnit unit) {
     const bool legacy = m_->dialect_ == ClickHouseDialect::legacy;
     switch (c.type.kind) {
-      case ValueKind::string:
-      case ValueKind::low_cardinality_string: put_string(b.data, text); return nullptr;
+      case ValueKind::string: put_string(b.data, text); return nullptr;
+      case ValueKind::low_cardinality_string:
+        if (c.dictionary) put<std::uint32_t>(b.data, b.keys.index_of(text));
+        else put_string(b.data, text);
+        return nullptr;
       case ValueKind::fixed_string: {
         if (text.size() > c.width) return "longer than the column's fixed size";
         std::uint8_t* p = b.data.tail(c.width);
