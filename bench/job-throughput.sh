@@ -130,6 +130,8 @@ secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 read -r own1 store1 < <(cpu_split "$spid")
 cpu=$(awk -v a="$c0" -v b="$(cpu_s "$spid")" 'BEGIN { printf "%.2f", b - a }')
 faults=$(( $(minflt "$spid") - f0 ))
+# Read now: the check of the table below is work of the store's threads too, and no part of the run.
+[[ -n "${THREADS:-}" ]] && by_thread=$(cpu_by_thread "$spid")
 own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
 store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
 distinct=$(curl -sf --get "127.0.0.1:$admin/api/v0/query" --data-urlencode "sql=SELECT uniqExact(id) FROM sluice.events")
@@ -138,7 +140,7 @@ awk -v n="$got" -v s="$secs" -v c="$cpu" 'BEGIN {
   printf "  wall: %.0f records/s\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
 awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {
   printf "        of which sluice and librdkafka threads %.2f s (%.0f records per CPU-second), chDB threads %.2f s\n", o, n / o, st }'
-[[ -n "${THREADS:-}" ]] && { echo "  CPU by thread name since start (threads that ended are not counted):"; cpu_by_thread "$spid"; }
+[[ -n "${THREADS:-}" ]] && { echo "  CPU by thread name since start (threads that ended are not counted):"; echo "$by_thread"; }
 echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh memory per record); peak RSS $(peak_rss_mib "$spid") MiB"
   per_core+=("$(awk -v n="$got" -v c="$cpu" 'BEGIN { printf "%.0f", n / c }')")
   own_per_core+=("$(awk -v n="$got" -v o="$own" 'BEGIN { printf "%.0f", n / o }')")

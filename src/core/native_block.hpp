@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/same_text.hpp"
+
 namespace sluice {
 
 // A growable byte buffer for hot append paths: no zero-filling on growth and one capacity check per
@@ -135,9 +137,13 @@ class LowCardinalityKeys {
  private:
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const;
   };
-  std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> numbers_;
+  struct Equal {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return same_text(a, b); }
+  };
+  std::unordered_map<std::string, std::uint32_t, Hash, Equal> numbers_;
   ByteBuffer keys_;  // the keys after the empty one, varint-prefixed, in number order
 };
 

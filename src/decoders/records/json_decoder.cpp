@@ -8,6 +8,7 @@
 #include <iterator>
 #include <new>
 
+#include "core/same_text.hpp"
 #include "decoders/records/record_common.hpp"
 
 namespace sluice::decoders::records::detail {
@@ -180,26 +181,32 @@ class JsonDecoder final : public RecordDecoder {
     sink.record(event);
   }
 
-  // Visits the leaves of `object` depth-first with their dotted names in name_: a non-empty object is
-  // descended into, anything else (an empty object too) is a leaf. `leaf(value, type)` returns false to
-  // stop the walk, which then returns false.
+  // Visits the leaves of `object` depth-first with their dotted names: a non-empty object is descended
+  // into, anything else (an empty object too) is a leaf. `leaf(name, value, type)` returns false to stop
+  // the walk, which then returns false. A top-level name is the key itself; nested ones are built in
+  // name_, and a leaf's name is valid only during its call.
   template <typename Leaf>
   bool walk(simdjson::dom::object object, bool top, const Leaf& leaf) {
     const std::size_t base = name_.size();
     for (auto member : object) {
-      name_.resize(base);
-      if (!top) name_ += '.';
-      name_.append(member.key);
+      std::string_view name = member.key;
+      if (!top) {
+        name_.resize(base);
+        name_ += '.';
+        name_.append(member.key);
+        name = name_;
+      }
       const element v = member.value;
       const element_type type = v.type();
       if (type == element_type::OBJECT) {
         const auto child = v.get_object().value_unsafe();
         if (child.size() > 0) {
+          if (top) name_.assign(member.key);  // the prefix of its children's names
           if (!walk(child, false, leaf)) return false;
           continue;
         }
       }
-      if (!leaf(v, type)) return false;
+      if (!leaf(name, v, type)) return false;
     }
     name_.resize(base);
     return true;
@@ -207,8 +214,8 @@ class JsonDecoder final : public RecordDecoder {
 
   // Writes the leaves of `object` to the event; false when the field limit is reached.
   bool flatten(simdjson::dom::object object) {
-    return walk(object, true, [this](element v, element_type type) {
-      transforms::LogField* f = out_.add(name_);
+    return walk(object, true, [this](std::string_view name, element v, element_type type) {
+      transforms::LogField* f = out_.add(name);
       if (!f) return false;
       f->value.clear();
       if (type == element_type::STRING) {
@@ -224,9 +231,9 @@ class JsonDecoder final : public RecordDecoder {
   // flatten() for a sink that takes slots: the same names and values, without the event. False past
   // max_fields values.
   bool fill_slots(simdjson::dom::object object, FieldSlots& slots) {
-    return walk(object, true, [this, &slots](element v, element_type type) {
+    return walk(object, true, [this, &slots](std::string_view name, element v, element_type type) {
       if (++leaves_ > max_fields_) return false;
-      const std::uint32_t slot = slot_at(leaves_ - 1, slots);
+      const std::uint32_t slot = slot_at(leaves_ - 1, name, slots);
       if (slot == FieldSlots::none) return true;
       switch (type) {
         case element_type::STRING: slots.set_slot(slot, v.get_string().value_unsafe(), FieldType::string); return true;
@@ -250,16 +257,16 @@ class JsonDecoder final : public RecordDecoder {
 
   // Records of one topic mostly repeat their names in order: the slot of the name last seen at this
   // position is reused when the name is the same, which is cheaper than asking the sink.
-  std::uint32_t slot_at(std::size_t position, const FieldSlots& slots) {
+  std::uint32_t slot_at(std::size_t position, std::string_view name, const FieldSlots& slots) {
     if (&slots != slots_owner_) {
       seen_.clear();
       slots_owner_ = &slots;
     }
     if (seen_.size() <= position) seen_.resize(position + 1);
     SeenName& seen = seen_[position];
-    if (!seen.known || seen.name != name_) {
-      seen.name.assign(name_);
-      seen.slot = slots.slot_of(name_);
+    if (!seen.known || !same_text(seen.name, name)) {
+      seen.name.assign(name);
+      seen.slot = slots.slot_of(name);
       seen.known = true;
     }
     return seen.slot;
