@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/native_merge.hpp"
 #include "core/thread_name.hpp"
 
 namespace sluice::pipeline {
@@ -19,6 +20,9 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
       batches_ok_(metrics.counter("sink_batches_total", "Batches stored", {{"sink", name_}})),
       rows_ok_(metrics.counter("sink_rows_total", "Rows stored", {{"sink", name_}})),
       coalesced_(metrics.counter("sink_coalesced_batches_total", "Batches inserted together with an earlier one (policy coalesce)", {{"sink", name_}})),
+      unmerged_(metrics.counter("sink_unmerged_inserts_total",
+                                "Coalesced inserts sent as several blocks: their blocks could not be merged into one (a column type the merge does not know)",
+                                {{"sink", name_}})),
       body_bytes_(metrics.counter("sink_body_bytes_total", "Encoded bytes of stored batches", {{"sink", name_}})),
       retries_(metrics.counter("sink_retries_total", "Insert attempts that failed and were retried", {{"sink", name_}})),
       dead_batches_(metrics.counter("sink_dead_letter_batches_total", "Batches refused permanently and written to dead letters", {{"sink", name_}})),
@@ -124,17 +128,18 @@ void BatchSink::worker() {
   for (;;) {
     Job job;
     std::vector<Job> more;  // queued batches of the same table, inserted together with `job`
+    std::uint64_t taken_bytes = 0;  // as submitted (counted in pending_bytes_): a merged body is smaller
     {
       std::unique_lock lock(mutex_);
       work_cv_.wait(lock, [&] { return !queue_.empty() || aborted_.load(); });
       if (aborted_.load()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
-      std::uint64_t size = job.request.body.size();
+      taken_bytes = job.request.body.size();
       while (policy_.coalesce && job.request.format == "Native" && !queue_.empty() &&
              queue_.front().request.table == job.request.table && queue_.front().request.format == job.request.format &&
-             size + queue_.front().request.body.size() <= policy_.coalesce_max_bytes) {
-        size += queue_.front().request.body.size();
+             taken_bytes + queue_.front().request.body.size() <= policy_.coalesce_max_bytes) {
+        taken_bytes += queue_.front().request.body.size();
         more.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -142,19 +147,24 @@ void BatchSink::worker() {
     }
     const std::size_t taken = 1 + more.size();
     if (!more.empty()) {
-      // A Native body is a stream of blocks: the bodies follow one another in one insert, which
-      // ClickHouse writes as one part. The combination is not rebuilt on replay, so it carries no
-      // deduplication token (at-least-once).
+      // One insert, which ClickHouse writes as one part: the bodies' blocks merged into one block
+      // (the store pays for every block), or else following one another, as a Native body is a stream
+      // of blocks. The combination is not rebuilt on replay, so it carries no deduplication token
+      // (at-least-once).
       std::vector<std::function<void()>> done_callbacks;
       done_callbacks.push_back(std::move(job.on_done));
-      std::size_t total = job.request.body.size();
-      for (const auto& m : more) total += m.request.body.size();
-      joined.clear();
-      joined.reserve(total);
-      joined += job.request.body;
+      std::vector<std::string_view> bodies{job.request.body};
+      for (const auto& m : more) bodies.push_back(m.request.body);
+      if (!merge_native_blocks(bodies, joined)) {
+        unmerged_.inc();
+        std::size_t total = 0;
+        for (const auto b : bodies) total += b.size();
+        joined.clear();
+        joined.reserve(total);
+        for (const auto b : bodies) joined += b;
+      }
       job.request.body.swap(joined);
       for (auto& m : more) {
-        job.request.body += m.request.body;
         job.request.rows += m.request.rows;
         done_callbacks.push_back(std::move(m.on_done));
       }
@@ -171,7 +181,7 @@ void BatchSink::worker() {
     {
       std::lock_guard lock(mutex_);
       in_flight_ -= taken;
-      pending_bytes_ -= job.request.body.size();
+      pending_bytes_ -= taken_bytes;
       if (!done) abandoned_.inc(taken);
     }
     if (!more.empty()) joined.swap(job.request.body);  // kept for the next round

@@ -100,6 +100,7 @@ class BatchSink final : public BatchTarget {
   Counter& batches_ok_;
   Counter& rows_ok_;
   Counter& coalesced_;
+  Counter& unmerged_;
   Counter& body_bytes_;
   Counter& retries_;
   Counter& dead_batches_;

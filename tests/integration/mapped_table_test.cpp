@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/metrics.hpp"
+#include "core/native_merge.hpp"
 #include "fixtures/clickhouse_server.hpp"
 #include "fixtures/process.hpp"
 #include "pipeline/jobs/column_mapping.hpp"
@@ -54,10 +55,12 @@ MappingSpec every_type() {
   return m;
 }
 
-// Two rows: one with every field, one with only its time and host (defaults, zeros, NULL).
-void insert_two_rows(sinks::Store& store, const MappingSpec& mapping) {
+// Two rows: one with every field, one with only its time and host (defaults, zeros, NULL). In one block
+// from one writer, or (`merged`) each from its own writer, merged as a sink merges coalesced batches.
+void insert_two_rows(sinks::Store& store, const MappingSpec& mapping, bool merged = false) {
   ensure_mapped_table(store, mapping);
   auto writer = compile_mapping(mapping, store.dialect())->make_writer();
+  auto second = merged ? compile_mapping(mapping, store.dialect())->make_writer() : nullptr;
   LogEvent e;
   e.set("time", "2024-01-02T03:04:05.123Z");
   e.set("host", "web-1");
@@ -81,8 +84,16 @@ void insert_two_rows(sinks::Store& store, const MappingSpec& mapping) {
   e.clear();
   e.set("time", "1704164646000", FieldType::number);  // milliseconds: 03:04:06 the same day
   e.set("host", "web-2");
-  ASSERT_FALSE(writer->append(e, {"orders", 0, 101, "", 0}));
+  ASSERT_FALSE((merged ? second : writer)->append(e, {"orders", 0, 101, "", 0}));
   auto request = writer->take();
+  if (merged) {
+    const auto other = second->take();
+    const std::vector<std::string_view> bodies{request.body, other.body};
+    std::string one;
+    ASSERT_TRUE(merge_native_blocks(bodies, one));
+    request.body = std::move(one);
+    request.rows += other.rows;
+  }
   EXPECT_EQ(request.rows, 2u);
   store.insert(request);
 }
@@ -98,15 +109,22 @@ TEST(MappedTable, ChdbCreatesTheTableAndReadsBackEveryType) {
                         "AND name IN ('ts', 'ok', 'attrs', 'topic')")
                 .data,
             "LowCardinality(String)\nDateTime64(3)\nBool\nMap(String, String)\n");
-  EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp64Milli(ts), toUnixTimestamp(dt), toString(day), host, "
-                        "bytes, delta, ratio, f32, ok, small, hex(code), toString(id), toString(src), toString(dst), "
-                        "tags, ns, xs, attrs, maybe, rest FROM sluice.events ORDER BY off")
-                .data,
-            "100\torders\t1704164645123\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
-            "true\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
-            "[0.5]\t{'k':'v','n':'3'}\t-5\t{'extra':'x'}\n"
-            "101\torders\t1704164646000\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\tfalse\t0\t000000\t"
-            "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t{}\t\\N\t{}\n");
+  for (const bool merged : {false, true}) {
+    SCOPED_TRACE(merged ? "two blocks merged into one" : "one block");
+    if (merged) {
+      store.query("TRUNCATE TABLE sluice.events");
+      insert_two_rows(store, mapping, true);
+    }
+    EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp64Milli(ts), toUnixTimestamp(dt), toString(day), host, "
+                          "bytes, delta, ratio, f32, ok, small, hex(code), toString(id), toString(src), toString(dst), "
+                          "tags, ns, xs, attrs, maybe, rest FROM sluice.events ORDER BY off")
+                  .data,
+              "100\torders\t1704164645123\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
+              "true\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
+              "[0.5]\t{'k':'v','n':'3'}\t-5\t{'extra':'x'}\n"
+              "101\torders\t1704164646000\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\tfalse\t0\t000000\t"
+              "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t{}\t\\N\t{}\n");
+  }
 }
 
 TEST(MappedTable, LegacyServerCreatesTheTableAndReadsBackEveryType) {
@@ -123,16 +141,23 @@ TEST(MappedTable, LegacyServerCreatesTheTableAndReadsBackEveryType) {
                 .data,
             "topic\tString\nts\tDateTime\nok\tUInt8\nsrc\tUInt32\ndst\tFixedString(16)\nattrs.Key\tArray(String)\n"
             "attrs.Value\tArray(String)\n");
-  EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp(ts), toUnixTimestamp(dt), toString(day), host, bytes, "
-                        "delta, ratio, f32, ok, small, hex(code), toString(id), IPv4NumToString(src), "
-                        "IPv6NumToString(dst), tags, ns, xs, attrs.Key, attrs.Value, maybe, rest.Key, rest.Value "
-                        "FROM sluice.events ORDER BY off")
-                .data,
-            "100\torders\t1704164645\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
-            "1\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
-            "[0.5]\t['k','n']\t['v','3']\t-5\t['extra']\t['x']\n"
-            "101\torders\t1704164646\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\t0\t0\t000000\t"
-            "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t[]\t[]\t\\N\t[]\t[]\n");
+  for (const bool merged : {false, true}) {
+    SCOPED_TRACE(merged ? "two blocks merged into one" : "one block");
+    if (merged) {
+      store.query("DROP TABLE sluice.events");  // 18.16 has no TRUNCATE for MergeTree
+      insert_two_rows(store, mapping, true);
+    }
+    EXPECT_EQ(store.query("SELECT off, topic, toUnixTimestamp(ts), toUnixTimestamp(dt), toString(day), host, bytes, "
+                          "delta, ratio, f32, ok, small, hex(code), toString(id), IPv4NumToString(src), "
+                          "IPv6NumToString(dst), tags, ns, xs, attrs.Key, attrs.Value, maybe, rest.Key, rest.Value "
+                          "FROM sluice.events ORDER BY off")
+                  .data,
+              "100\torders\t1704164645\t1704164645\t2024-01-02\tweb-1\t18446744073709551615\t-2147483648\t0.125\t2.5\t"
+              "1\t255\t616200\t61f0c404-5cb3-11e7-907b-a6006ad3dba0\t192.0.2.1\t2001:db8::1\t['a','b c']\t[1,-2]\t"
+              "[0.5]\t['k','n']\t['v','3']\t-5\t['extra']\t['x']\n"
+              "101\torders\t1704164646\t1704164646\t2024-01-02\tweb-2\t7\t0\t0\t0\t0\t0\t000000\t"
+              "00000000-0000-0000-0000-000000000000\t0.0.0.0\t::\t[]\t[]\t[]\t[]\t[]\t\\N\t[]\t[]\n");
+  }
 }
 
 MappingSpec checked_mapping(bool create) {
