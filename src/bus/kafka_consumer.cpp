@@ -119,6 +119,8 @@ class KafkaConsumer::Impl {
         // decoding some of them); an empty poll always reads it.
         if (message && ++since_clock < 64) continue;
         since_clock = 0;
+        consumed_.flush();
+        consumed_bytes_.flush();
         const auto now = std::chrono::steady_clock::now();
         if (!message || now - last_idle >= kIdleTick) {
           last_idle = now;
@@ -217,7 +219,7 @@ class KafkaConsumer::Impl {
       return;
     }
     consumed_.inc();
-    consumed_bytes_.inc(m.len + m.key_len);
+    consumed_bytes_.inc(m.len + m.key_len);  // tallies: published every 64 messages and when idle
     Message msg;
     msg.topic = rd_kafka_topic_name(m.rkt);
     msg.partition = m.partition;
@@ -411,8 +413,8 @@ class KafkaConsumer::Impl {
   std::string group_;
   std::vector<std::string> topics_;
   MetricsRegistry& metrics_;
-  Counter& consumed_;
-  Counter& consumed_bytes_;
+  CounterTally consumed_;
+  CounterTally consumed_bytes_;
   Counter& commits_ok_;
   Counter& commits_failed_;
   Counter& rebalances_;

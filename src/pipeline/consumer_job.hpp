@@ -103,7 +103,7 @@ class ConsumerJob final : public bus::ConsumerHandler {
   std::map<bus::PartitionRef, std::shared_ptr<Partition>> partitions_;
   Partition* last_partition_ = nullptr;  // consumer thread only
   std::chrono::steady_clock::time_point last_commit_;
-  Counter& messages_;
+  CounterTally messages_;  // published in on_idle
   Counter& batches_;
   Counter& empty_batches_;
   Counter& commits_;

@@ -61,7 +61,9 @@ RecordBatchBuilder::RecordBatchBuilder(const RecordJob& job, ProcessorContext& c
       decoder_(job.decoders->make()),
       scratch_(job.rules.make_scratch()),
       writer_(job.mapping->make_writer()),
-      direct_(job.rules.empty() && writer_->takes_slots()) {}
+      direct_(job.rules.empty() && writer_->takes_slots()),
+      records_(job.records),
+      written_(job.written) {}
 
 void RecordBatchBuilder::add(const bus::Message& m) {
   meta_.topic = m.topic;
@@ -74,7 +76,7 @@ void RecordBatchBuilder::add(const bus::Message& m) {
 }
 
 void RecordBatchBuilder::record(transforms::LogEvent& event) {
-  job_.records.inc();
+  records_.inc();
   event.source.assign(meta_.topic);
   event.offset = static_cast<std::uint64_t>(meta_.offset);
   if (!job_.rules.empty() && job_.rules.apply(event, *scratch_) == transforms::rules::Outcome::drop) {
@@ -85,16 +87,16 @@ void RecordBatchBuilder::record(transforms::LogEvent& event) {
     dead_letter("mapping", rejection->reason, payload_);
     return;
   }
-  job_.written.inc();
+  written_.inc();
 }
 
 void RecordBatchBuilder::record_slots() {
-  job_.records.inc();
+  records_.inc();
   if (auto rejection = writer_->append_slots(meta_)) {
     dead_letter("mapping", rejection->reason, payload_);
     return;
   }
-  job_.written.inc();
+  written_.inc();
 }
 
 void RecordBatchBuilder::reject(std::string_view reason, std::span<const std::byte> bytes) {
@@ -115,6 +117,8 @@ void RecordBatchBuilder::dead_letter(std::string_view kind, std::string_view rea
 }
 
 sinks::InsertRequest RecordBatchBuilder::take() {
+  records_.flush();
+  written_.flush();
   if (!letters_.empty()) {
     std::vector<sinks::DeadLetter> batch;
     batch.reserve(letters_.size());

@@ -65,6 +65,9 @@ class RecordBatchBuilder final : public BatchBuilder, private decoders::records:
   };
   std::vector<Letter> letters_;
   std::uint64_t pending_bytes_ = 0;
+  // Published when the batch is taken: a count a record is dearer than some records' decoding.
+  CounterTally records_;
+  CounterTally written_;
 };
 
 BatchBuilderFactory record_builders(std::shared_ptr<const RecordJob> job, ProcessorContext& context);
