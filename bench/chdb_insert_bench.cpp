@@ -1,5 +1,7 @@
 // Benchmarks of the embedded store: flow rows inserted through flows_raw → view → flows (MergeTree),
-// by batch size, and the building of those batches (FlowBatch::append + take_native) on their own.
+// by batch size, and the building of those batches (FlowBatch::append + take_native) on their own;
+// a job's rows (the job benchmark's 10 columns) inserted as one block or as many per-partition blocks,
+// which is what merging coalesced batches saves.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -10,6 +12,7 @@
 #include "core/flow_batch.hpp"
 #include "core/metrics.hpp"
 #include "fixtures/process.hpp"
+#include "pipeline/jobs/column_mapping.hpp"
 #include "sinks/chdb_store.hpp"
 
 namespace {
@@ -156,6 +159,66 @@ void BM_ChdbInsertFlows(benchmark::State& state, std::unique_ptr<StoreEnv>& env)
       static_cast<double>(process_minor_faults() - faults_before) / (n * static_cast<double>(rows) / 1e6);
 }
 
+// 300 000 rows of the job benchmark's mapping in `blocks` blocks, one after another in one body (what a
+// sink sent for coalesced batches before it merged them into one block).
+std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int rows, int blocks) {
+  using sluice::transforms::FieldType;
+  static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
+  std::string body;
+  const auto compiled = sluice::pipeline::jobs::compile_mapping(mapping, sluice::ClickHouseDialect::modern);
+  for (int b = 0; b < blocks; ++b) {
+    auto writer = compiled->make_writer();
+    for (int i = b; i < rows; i += blocks) {
+      sluice::transforms::LogEvent e;
+      e.set("id", std::to_string(i), FieldType::number);
+      e.set("ts", std::to_string(1763700000000 + i), FieldType::number);
+      e.set("host", "edge-" + std::to_string(i % 40) + ".example.net");
+      e.set("method", kMethods[i % 4]);
+      e.set("path", "/api/v1/items/" + std::to_string(i % 977));
+      e.set("status", std::to_string(200 + (i % 5) * 100), FieldType::number);
+      e.set("bytes", std::to_string(i * 7 % 100000), FieldType::number);
+      e.set("latency", std::to_string((i % 1000) / 7.0), FieldType::number);
+      e.set("user", "u" + std::to_string(i % 5000));
+      e.set("ok", i % 9 ? "true" : "false", FieldType::boolean);
+      if (writer->append(e, {})) std::abort();
+    }
+    body += writer->take().body;
+  }
+  return body;
+}
+
+void BM_ChdbInsertJobRows(benchmark::State& state, std::unique_ptr<StoreEnv>& env) {
+  if (!env) env = std::make_unique<StoreEnv>();
+  auto& e = *env;
+  const int blocks = static_cast<int>(state.range(0));
+  constexpr int kRows = 300'000;
+  sluice::pipeline::jobs::MappingSpec mapping;
+  mapping.table = "events";
+  mapping.order_by = {"host", "ts"};
+  const std::pair<const char*, const char*> columns[] = {
+      {"id", "UInt64"},  {"ts", "DateTime64(3)"}, {"host", "LowCardinality(String)"},
+      {"method", "LowCardinality(String)"}, {"path", "String"}, {"status", "UInt16"},
+      {"bytes", "UInt64"}, {"latency", "Float64"}, {"user", "String"}, {"ok", "Bool"}};
+  std::string ddl;
+  for (const auto& [name, type] : columns) {
+    mapping.columns.push_back({name, type, "", std::nullopt, false});
+    ddl += std::string(ddl.empty() ? "" : ", ") + name + " " + type;
+  }
+  e.store->query("CREATE TABLE IF NOT EXISTS sluice.events (" + ddl + ") ENGINE = MergeTree ORDER BY (host, ts)");
+  e.store->query("TRUNCATE TABLE sluice.events");
+  const std::string body = job_body(mapping, kRows, blocks);
+  state.SetLabel(blocks == 1 ? "one block" : std::to_string(blocks) + " blocks");
+  const double cpu_before = process_cpu_seconds();
+  const long faults_before = process_minor_faults();
+  for (auto _ : state) {
+    e.store->insert(sluice::sinks::InsertRequest{"events", "Native", body, kRows, ""});
+  }
+  const auto n = static_cast<double>(state.iterations()) * kRows;
+  state.counters["rows/s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+  state.counters["cpu_s_per_M_rows"] = (process_cpu_seconds() - cpu_before) / (n / 1e6);
+  state.counters["faults_per_M_rows"] = static_cast<double>(process_minor_faults() - faults_before) / (n / 1e6);
+}
+
 void BM_FlowBatchBuild(benchmark::State& state) {
   const auto schema = FlowSchema::make(sluice::ClickHouseDialect::modern, {});
   const std::int64_t rows = state.range(0);
@@ -187,6 +250,14 @@ int main(int argc, char** argv) {
       ->ArgNames({"rows", "compact"})
       ->ArgsProduct({{10'000, 100'000, 250'000, 500'000}, {0, 1}})
       ->UseRealTime()  // the work happens on chDB's threads
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_ChdbInsertJobRows",
+                               [&env](benchmark::State& state) { BM_ChdbInsertJobRows(state, env); })
+      ->ArgName("blocks")
+      ->Arg(1)
+      ->Arg(300)
+      ->Iterations(10)  // each case starts on an empty table: the same number of parts and merges
+      ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
