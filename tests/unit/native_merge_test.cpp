@@ -134,7 +134,8 @@ TEST(NativeMerge, RefusesWhatItCannotMerge) {
   const std::string c = block_of(other, ClickHouseDialect::modern, 0, 20);
   const std::vector<std::string_view> different{a, c};
   EXPECT_FALSE(merge_native_blocks(different, out));  // other columns
-  const std::vector<std::string_view> legacy{a, block_of(spec, ClickHouseDialect::legacy, 0, 5)};
+  const std::string legacy_block = block_of(spec, ClickHouseDialect::legacy, 0, 5);
+  const std::vector<std::string_view> legacy{a, legacy_block};
   EXPECT_FALSE(merge_native_blocks(legacy, out));  // other types
   for (std::size_t cut = 1; cut < b.size(); cut += 37) {  // (an empty body is no block: nothing to add)
     const std::vector<std::string_view> truncated{a, std::string_view(b).substr(0, cut)};
