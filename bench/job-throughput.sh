@@ -10,6 +10,9 @@
 #        gzip, none), MAX_ROWS, MAX_DELAY, COALESCE (the job's batch policy),
 #        MAX_PENDING_BYTES (outlet.sink.max_pending_bytes, 512MiB), RUNS (1: more measure the same topic again,
 #        each with a fresh instance, group and store, and print the medians),
+#        COMPARE=OTHER_BUILD_DIR alternates that build's sluice with this one's on the same topic, run
+#        after run, and prints both medians and their ratio (this machine's speed drifts by a third over
+#        hours: only runs taken in turn compare),
 #        THREADS=1 prints CPU by thread name, CONSUMER_PROPERTIES (librdkafka properties of the consumer, as YAML: "fetch.max.bytes: 1048576"), PERF=1 records a profile
 #        (PERF_CALLGRAPH=dwarf for one without frame pointers, PERF_EVENT=page-faults for where fresh memory is
 #        touched; KEEP=1 keeps it)
@@ -21,7 +24,7 @@ PARTITIONS=${PARTITIONS:-32}
 PARALLELISM=${PARALLELISM:-1}
 SLUICE="$BUILD_DIR/sluice"
 MOCK="$BUILD_DIR/tests/sluice-mock-kafka"
-for f in "$SLUICE" "$MOCK"; do
+for f in "$SLUICE" "$MOCK" ${COMPARE:+"$COMPARE/sluice"}; do
   [[ -x "$f" ]] || { echo "missing $f: cmake --build $BUILD_DIR --target sluice sluice-mock-kafka" >&2; exit 1; }
 done
 command -v kcat >/dev/null || { echo "kcat is not installed: scripts/setup.sh --test" >&2; exit 1; }
@@ -150,6 +153,22 @@ echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh me
 }
 
 per_core=() own_per_core=()
+if [[ -n "${COMPARE:-}" ]]; then
+  this_sluice=$SLUICE
+  this_per_core=() other_per_core=()
+  for run in $(seq "${RUNS:-1}"); do
+    for side in other this; do
+      if [[ $side == this ]]; then SLUICE=$this_sluice; else SLUICE="$COMPARE/sluice"; fi
+      echo "-- $SLUICE"
+      run_once "$run-$side"
+      if [[ $side == this ]]; then this_per_core+=("${per_core[-1]}"); else other_per_core+=("${per_core[-1]}"); fi
+    done
+  done
+  middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  a=$(middle "${other_per_core[@]}") b=$(middle "${this_per_core[@]}")
+  echo "records per CPU-second, medians of ${RUNS:-1} run(s) taken in turn: $COMPARE $a, $BUILD_DIR $b (ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }'))"
+  exit 0
+fi
 for run in $(seq "${RUNS:-1}"); do run_once "$run"; done
 if (( ${RUNS:-1} > 1 )); then
   median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (range %s to %s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
