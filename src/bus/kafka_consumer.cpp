@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -150,9 +152,19 @@ class KafkaConsumer::Impl {
       std::memcpy(p->metadata, metadata.data(), metadata.size());
       p->metadata_size = metadata.size();
     }
-    CommitResult result;
-    auto err = rd_kafka_commit_queue(rk_.get(), list.get(), nullptr, &on_commit_result, &result);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = result.err;
+    auto err = commit_once(list.get());
+    // A cooperative revoke can reach this member while another one has not yet synced: the coordinator
+    // then refuses commits as "rebalance in progress" (Kafka does so until the group is stable), which
+    // does not depend on this callback returning. A short wait lets the hand-over be committed, so the
+    // next owner does not replay what was already processed.
+    auto wait = std::chrono::milliseconds(50);
+    for (auto waited = std::chrono::milliseconds(0);
+         err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && in_cooperative_revoke_.load(std::memory_order_relaxed) &&
+         waited < std::chrono::seconds(3);
+         waited += wait, wait = std::min(wait * 2, std::chrono::milliseconds(500))) {
+      std::this_thread::sleep_for(wait);
+      err = commit_once(list.get());
+    }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       commits_ok_.inc();
       return true;
@@ -332,6 +344,12 @@ class KafkaConsumer::Impl {
     spdlog::info("kafka consumer {}: group {} assigned{}", client_name_, group_, where);
   }
 
+  rd_kafka_resp_err_t commit_once(rd_kafka_topic_partition_list_t* list) {
+    CommitResult result;
+    auto err = rd_kafka_commit_queue(rk_.get(), list, nullptr, &on_commit_result, &result);
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? result.err : err;
+  }
+
   void revoke(rd_kafka_topic_partition_list_t* parts, bool cooperative) {
     std::vector<PartitionRef> refs;
     {
@@ -342,9 +360,12 @@ class KafkaConsumer::Impl {
       }
     }
     if (!refs.empty() && handler_ != nullptr && !handler_error_) {
+      in_cooperative_revoke_.store(cooperative, std::memory_order_relaxed);
       try {
         handler_->on_revoked(refs);
+        in_cooperative_revoke_.store(false, std::memory_order_relaxed);
       } catch (...) {
+        in_cooperative_revoke_.store(false, std::memory_order_relaxed);
         handler_error_ = std::current_exception();
         stop_.store(true, std::memory_order_release);
       }
@@ -413,6 +434,7 @@ class KafkaConsumer::Impl {
   std::string group_;
   std::vector<std::string> topics_;
   MetricsRegistry& metrics_;
+  std::atomic<bool> in_cooperative_revoke_{false};  // a cooperative revoke's handler is running
   CounterTally consumed_;
   CounterTally consumed_bytes_;
   Counter& commits_ok_;
