@@ -84,12 +84,8 @@ void LowCardinalityKeys::clear() {
 
 void LowCardinalityKeys::append_column(std::string& out, std::span<const std::uint32_t> rows) const {
   if (rows.empty()) return;
-  // Keys version 1 (SharedDictionariesWithAdditionalKeys); then the index type: its width code in the
-  // low byte, with "has additional keys" (bit 9) and "needs a dictionary update" (bit 10), as a block
-  // without a global dictionary carries every key as an additional one.
-  constexpr std::uint64_t kKeysVersion = 1;
-  constexpr std::uint64_t kHasAdditionalKeys = 1u << 9;
-  constexpr std::uint64_t kNeedUpdateDictionary = 1u << 10;
+  // The index type: its width code in the low byte, with "has additional keys" and "needs a dictionary
+  // update", as a block without a global dictionary carries every key as an additional one.
   const std::size_t keys = size();
   const std::uint64_t width_code = keys <= 0x100 ? 0 : keys <= 0x10000 ? 1 : 2;
   put_native_fixed(out, kKeysVersion);

@@ -125,6 +125,13 @@ void put_varint(std::string& out, std::uint64_t v);
 // instead of hashing every value of a String column to build one.
 class LowCardinalityKeys {
  public:
+  // The layout's constants: keys serialization version 1 (SharedDictionariesWithAdditionalKeys), and
+  // the flags beside the index width code (which is 0, 1, 2 for UInt8, UInt16, UInt32 numbers).
+  static constexpr std::uint64_t kKeysVersion = 1;
+  static constexpr std::uint64_t kNeedGlobalDictionary = 1u << 8;
+  static constexpr std::uint64_t kHasAdditionalKeys = 1u << 9;
+  static constexpr std::uint64_t kNeedUpdateDictionary = 1u << 10;
+
   std::uint32_t index_of(std::string_view value);
   std::size_t size() const { return numbers_.size() + 1; }
   std::size_t bytes() const { return keys_.size(); }

@@ -1,16 +1,11 @@
 #include "core/native_merge.hpp"
 
-#include <xxhash.h>
-
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "core/native_block.hpp"
-#include "core/same_text.hpp"
 
 namespace sluice {
 namespace {
@@ -148,10 +143,7 @@ struct Piece {
   std::unique_ptr<Piece> first, second;
 };
 
-constexpr std::uint64_t kLowCardinalityKeysVersion = 1;
-constexpr std::uint64_t kNeedGlobalDictionary = 1u << 8;
-constexpr std::uint64_t kHasAdditionalKeys = 1u << 9;
-constexpr std::uint64_t kNeedUpdateDictionary = 1u << 10;
+using Keys = LowCardinalityKeys;
 
 bool read_piece(const TypeNode& t, Reader& r, std::uint64_t rows, Piece& piece) {
   piece.rows = rows;
@@ -190,11 +182,11 @@ bool read_piece(const TypeNode& t, Reader& r, std::uint64_t rows, Piece& piece) 
     }
     case TypeNode::Kind::low_cardinality: {
       std::uint64_t version = 0, index_type = 0, keys = 0, numbered = 0;
-      if (!r.u64(version) || version != kLowCardinalityKeysVersion || !r.u64(index_type)) return false;
+      if (!r.u64(version) || version != Keys::kKeysVersion || !r.u64(index_type)) return false;
       const std::uint64_t code = index_type & 0xff;
       const std::uint64_t flags = index_type & ~std::uint64_t{0xff};
-      if (code > 2 || (flags & kNeedGlobalDictionary) != 0 || (flags & kHasAdditionalKeys) == 0 ||
-          (flags & ~(kHasAdditionalKeys | kNeedUpdateDictionary)) != 0) {
+      if (code > 2 || (flags & Keys::kNeedGlobalDictionary) != 0 || (flags & Keys::kHasAdditionalKeys) == 0 ||
+          (flags & ~(Keys::kHasAdditionalKeys | Keys::kNeedUpdateDictionary)) != 0) {
         return false;
       }
       if (!r.u64(keys) || keys > r.left()) return false;
@@ -223,13 +215,6 @@ std::uint32_t number_at(std::string_view numbers, std::size_t i, unsigned width)
     }
   }
 }
-
-struct KeyHash {
-  std::size_t operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
-};
-struct KeyEqual {
-  bool operator()(std::string_view a, std::string_view b) const { return same_text(a, b); }
-};
 
 bool write_merged(const TypeNode& t, std::span<const Piece* const> pieces, std::string& out) {
   switch (t.kind) {
@@ -263,38 +248,21 @@ bool write_merged(const TypeNode& t, std::span<const Piece* const> pieces, std::
       return t.kind == TypeNode::Kind::array || write_merged(*t.second, seconds, out);
     }
     case TypeNode::Kind::low_cardinality: {
-      // One dictionary for all: "" first (the type's default, as ClickHouse numbers it), then every
-      // other key as it first appears, block after block.
-      std::unordered_map<std::string_view, std::uint32_t, KeyHash, KeyEqual> numbers;
-      std::vector<std::string_view> keys{std::string_view{}};
-      numbers.emplace(std::string_view{}, 0);
+      // One dictionary for all, numbered as its keys first appear block after block, and every row
+      // renumbered into it.
+      Keys keys;
       std::vector<std::uint32_t> rows;
       std::vector<std::uint32_t> renumber;
       for (const Piece* p : pieces) {
         renumber.clear();
-        for (const auto k : p->keys) {
-          auto [it, fresh] = numbers.try_emplace(k, static_cast<std::uint32_t>(keys.size()));
-          if (fresh) keys.push_back(k);
-          renumber.push_back(it->second);
-        }
+        for (const auto k : p->keys) renumber.push_back(keys.index_of(k));
         for (std::size_t i = 0; i < p->rows; ++i) {
           const std::uint32_t n = number_at(p->head, i, p->width);
           if (n >= renumber.size()) return false;
           rows.push_back(renumber[n]);
         }
       }
-      if (rows.empty()) return true;
-      const std::uint64_t code = keys.size() <= 0x100 ? 0 : keys.size() <= 0x10000 ? 1 : 2;
-      put_native_fixed(out, kLowCardinalityKeysVersion);
-      put_native_fixed(out, code | kHasAdditionalKeys | kNeedUpdateDictionary);
-      put_native_fixed(out, static_cast<std::uint64_t>(keys.size()));
-      for (const auto k : keys) put_native_string(out, k);
-      put_native_fixed(out, static_cast<std::uint64_t>(rows.size()));
-      for (const std::uint32_t n : rows) {
-        if (code == 0) out.push_back(static_cast<char>(n));
-        else if (code == 1) put_native_fixed(out, static_cast<std::uint16_t>(n));
-        else put_native_fixed(out, n);
-      }
+      keys.append_column(out, rows);
       return true;
     }
   }

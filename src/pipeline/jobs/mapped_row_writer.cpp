@@ -71,7 +71,7 @@ class Compiled final : public CompiledMapping, public std::enable_shared_from_th
       // The Native block carries the table's types; LowCardinality(String) with its dictionary, which
       // spares the server hashing every value of a String column on insert.
       m.wire_type = type->table_type(dialect);
-      m.dictionary = m.wire_type.starts_with("LowCardinality(");
+      m.dictionary = m.type.kind == ValueKind::low_cardinality_string && dialect != ClickHouseDialect::legacy;
       m.width = type->width(dialect);
       m.from = c.from.empty() ? c.name : c.from;
       m.default_value = c.default_value;
