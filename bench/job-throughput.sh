@@ -13,6 +13,9 @@
 #        COMPARE=OTHER_BUILD_DIR alternates that build's sluice with this one's on the same topic, run
 #        after run, and prints both medians and their ratio (this machine's speed drifts by a third over
 #        hours: only runs taken in turn compare),
+#        PEER=1 alternates ClickHouse's own Kafka engine (a Kafka table and a materialized view into the
+#        same MergeTree table, in embedded chDB of the same version, one consumer, flushed every MAX_DELAY)
+#        with sluice on the same topic, run after run, and prints both medians and their ratio,
 #        THREADS=1 prints CPU by thread name, CONSUMER_PROPERTIES (librdkafka properties of the consumer, as YAML: "fetch.max.bytes: 1048576"), PERF=1 records a profile
 #        (PERF_CALLGRAPH=dwarf for one without frame pointers, PERF_EVENT=page-faults for where fresh memory is
 #        touched; KEEP=1 keeps it)
@@ -24,8 +27,9 @@ PARTITIONS=${PARTITIONS:-32}
 PARALLELISM=${PARALLELISM:-1}
 SLUICE="$BUILD_DIR/sluice"
 MOCK="$BUILD_DIR/tests/sluice-mock-kafka"
-for f in "$SLUICE" "$MOCK" ${COMPARE:+"$COMPARE/sluice"}; do
-  [[ -x "$f" ]] || { echo "missing $f: cmake --build $BUILD_DIR --target sluice sluice-mock-kafka" >&2; exit 1; }
+PEER_TOOL="$BUILD_DIR/bench/chdb_kafka_engine"
+for f in "$SLUICE" "$MOCK" ${COMPARE:+"$COMPARE/sluice"} ${PEER:+"$PEER_TOOL"}; do
+  [[ -x "$f" ]] || { echo "missing $f: cmake --build $BUILD_DIR --target sluice sluice-mock-kafka chdb_kafka_engine" >&2; exit 1; }
 done
 command -v kcat >/dev/null || { echo "kcat is not installed: scripts/setup.sh --test" >&2; exit 1; }
 
@@ -152,7 +156,59 @@ echo "  minor page faults: $faults ($(( faults * 4096 / got )) bytes of fresh me
   [[ -n "${KEEP:-}" ]] || rm -rf "$tmp/sluice-$run"
 }
 
+# One measured run of the peer on the same topic: a fresh process, consumer group and store. Its clock and
+# CPU start once its tables exist (the group join, idle, is inside; sluice's start once it consumed).
+run_peer_once() {
+  local run=$1 dir="$tmp/peer-$1"
+  mkdir -p "$dir"
+  # Through fifos: bash keeps one coprocess, the mock cluster's.
+  mkfifo "$dir/in" "$dir/out"
+  "$PEER_TOOL" --path "$dir/chdb" --brokers "$bootstrap" --topic events --group "peer-$run" --records "$RECORDS" \
+    --flush-ms "$(awk -v d="${MAX_DELAY:-1s}" 'BEGIN { v = d + 0; if (d ~ /ms$/) print v; else print v * 1000 }')" \
+    < "$dir/in" > "$dir/out" 2> "$dir/peer.log" &
+  local ppid=$! word pin pout
+  pids+=("$ppid")
+  exec {pin}> "$dir/in" {pout}< "$dir/out"
+  # The tool's log lines come first.
+  while read -r -u "$pout" word && [[ "$word" != READY ]]; do :; done
+  [[ "$word" == READY ]] || { echo "the peer did not start:" >&2; cat "$dir/peer.log" >&2; exit 1; }
+  local t0 c0 f0 secs cpu faults rows distinct
+  t0=$(now) c0=$(cpu_s "$ppid") f0=$(minflt "$ppid")
+  read -r -u "$pout" word || { echo "the peer failed:" >&2; tail -20 "$dir/peer.log" >&2; exit 1; }
+  secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+  cpu=$(awk -v a="$c0" -v b="$(cpu_s "$ppid")" 'BEGIN { printf "%.2f", b - a }')
+  faults=$(( $(minflt "$ppid") - f0 ))
+  [[ -n "${THREADS:-}" ]] && by_thread=$(cpu_by_thread "$ppid")
+  local rss; rss=$(peak_rss_mib "$ppid")
+  echo check >&"$pin"
+  read -r -u "$pout" word rows distinct || { echo "the peer failed its check:" >&2; tail -20 "$dir/peer.log" >&2; exit 1; }
+  exec {pin}>&- {pout}<&-
+  wait "$ppid" 2>/dev/null || true
+  echo "ClickHouse Kafka engine (JSONEachRow, materialized view, one consumer) into chDB: $rows rows ($distinct distinct ids) in $secs s"
+  awk -v n="$rows" -v s="$secs" -v c="$cpu" 'BEGIN {
+    printf "  wall: %.0f records/s (the group join inside)\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
+  [[ -n "${THREADS:-}" ]] && { echo "  CPU by thread name:"; echo "$by_thread"; }
+  echo "  minor page faults: $faults; peak RSS $rss MiB"
+  per_core+=("$(awk -v n="$rows" -v c="$cpu" 'BEGIN { printf "%.0f", n / c }')")
+  [[ -n "${KEEP:-}" ]] || rm -rf "$dir"
+}
+
 per_core=() own_per_core=()
+if [[ -n "${PEER:-}" ]]; then
+  sluice_per_core=() peer_per_core=()
+  for run in $(seq "${RUNS:-1}"); do
+    echo "-- ClickHouse Kafka engine"
+    run_peer_once "$run"
+    peer_per_core+=("${per_core[-1]}")
+    echo "-- sluice"
+    run_once "$run"
+    sluice_per_core+=("${per_core[-1]}")
+  done
+  middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  a=$(middle "${peer_per_core[@]}") b=$(middle "${sluice_per_core[@]}")
+  echo "records per CPU-second, medians of ${RUNS:-1} run(s) taken in turn: ClickHouse Kafka engine $a, sluice $b (ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }'))"
+  exit 0
+fi
 if [[ -n "${COMPARE:-}" ]]; then
   this_sluice=$SLUICE
   this_per_core=() other_per_core=()
