@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -29,6 +31,13 @@ constexpr int kOffsetQueryTimeoutMs = 10000;
 struct MessageDeleter {
   void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
 };
+
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+
+// Messages taken off the consumer queue at once.
+constexpr std::size_t kRunSize = 64;
 
 struct CommitResult {
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -108,23 +117,31 @@ class KafkaConsumer::Impl {
     handler_ = &handler;
     subscribe();
     auto last_idle = std::chrono::steady_clock::now();
-    unsigned since_clock = 0;
+    // Messages are taken off the consumer queue in runs: one lock of the queue and one reading of the
+    // clock (librdkafka's, for max.poll.interval.ms) per run instead of per message.
+    const std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_get_consumer(rk_.get()));
+    std::array<rd_kafka_message_t*, kRunSize> run{};
     try {
       while (!stop_.load(std::memory_order_acquire)) {
-        // A poll without waiting first: it skips librdkafka's reading of the clock for a deadline,
-        // which costs more than some records while they stream in; an empty queue then waits.
-        std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(rd_kafka_consumer_poll(rk_.get(), 0));
-        if (!message) message.reset(rd_kafka_consumer_poll(rk_.get(), kPollMs));
-        if (handler_error_) break;  // thrown by the handler inside a rebalance callback
-        if (message) deliver(*message, handler);
-        // The clock is read every 64 messages while they stream in (a read per message cost as much as
-        // decoding some of them); an empty poll always reads it.
-        if (message && ++since_clock < 64) continue;
-        since_clock = 0;
+        // Without waiting first: a wait for a full run would hold back the messages already there.
+        const ssize_t taken = rd_kafka_consume_batch_queue(queue.get(), 0, run.data(), run.size());
+        if (taken <= 0) {
+          // Nothing queued: wait for the next message (or the idle tick).
+          std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(rd_kafka_consumer_poll(rk_.get(), kPollMs));
+          if (handler_error_) break;  // thrown by the handler inside a rebalance callback
+          if (message) deliver(*message, handler);
+        } else {
+          const std::span<rd_kafka_message_t*> messages(run.data(), static_cast<std::size_t>(taken));
+          if (handler_error_) {
+            for (auto* m : messages) rd_kafka_message_destroy(m);
+            break;
+          }
+          deliver_run(messages, handler);
+        }
         consumed_.flush();
         consumed_bytes_.flush();
         const auto now = std::chrono::steady_clock::now();
-        if (!message || now - last_idle >= kIdleTick) {
+        if (taken <= 0 || now - last_idle >= kIdleTick) {
           last_idle = now;
           handler.on_idle();
         }
@@ -213,6 +230,20 @@ class KafkaConsumer::Impl {
     }
     spdlog::info("kafka consumer {}: joining group {} for {} on brokers {}", client_name_, group_,
                  describe(list.get()), brokers_);
+  }
+
+  // Every message of the run is destroyed, also when the handler throws.
+  void deliver_run(std::span<rd_kafka_message_t*> messages, ConsumerHandler& handler) {
+    std::size_t next = 0;
+    try {
+      for (; next < messages.size(); ++next) {
+        std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(messages[next]);
+        deliver(*message, handler);
+      }
+    } catch (...) {
+      for (++next; next < messages.size(); ++next) rd_kafka_message_destroy(messages[next]);
+      throw;
+    }
   }
 
   void deliver(const rd_kafka_message_t& m, ConsumerHandler& handler) {
