@@ -76,7 +76,9 @@ class KafkaConsumer::Impl {
         commits_failed_(
             metrics.counter("kafka_commits_total", "Offset commits to Kafka, by result", {{"result", "failed"}})),
         rebalances_(metrics.counter("kafka_rebalances_total", "Partition assignments and revocations received")),
-        partition_eof_(metrics.counter("kafka_partition_eof_total", "End-of-partition events (skipped)")) {
+        partition_eof_(metrics.counter("kafka_partition_eof_total", "End-of-partition events (skipped)")),
+        revoked_dropped_(metrics.counter("kafka_revoked_messages_dropped_total",
+                                         "Messages fetched for partitions revoked before they were delivered (their next owner reads them)")) {
     if (topics_.empty()) throw std::runtime_error("kafka consumer: no topic to consume; name at least one");
     auto conf = kafka::make_conf(config.brokers, config.client_id);
     rd_kafka_conf_t* c = conf.get();
@@ -120,10 +122,12 @@ class KafkaConsumer::Impl {
     // Messages are taken off the consumer queue in runs: one lock of the queue and one reading of the
     // clock (librdkafka's, for max.poll.interval.ms) per run instead of per message.
     const std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_get_consumer(rk_.get()));
+    if (!queue) throw std::logic_error("kafka consumer: no consumer group queue (group.id is always set)");
     std::array<rd_kafka_message_t*, kRunSize> run{};
     try {
       while (!stop_.load(std::memory_order_acquire)) {
         // Without waiting first: a wait for a full run would hold back the messages already there.
+        const auto revocations_before = revocations_.load(std::memory_order_relaxed);
         const ssize_t taken = rd_kafka_consume_batch_queue(queue.get(), 0, run.data(), run.size());
         if (taken <= 0) {
           // Nothing queued: wait for the next message (or the idle tick).
@@ -136,7 +140,11 @@ class KafkaConsumer::Impl {
             for (auto* m : messages) rd_kafka_message_destroy(m);
             break;
           }
-          deliver_run(messages, handler);
+          // A revocation served while the run was gathered leaves the messages taken before it in
+          // the run: those of partitions no longer held go, as they do one by one (their next owner
+          // reads them from the offset committed in on_revoked).
+          const bool revoked = revocations_.load(std::memory_order_relaxed) != revocations_before;
+          deliver_run(revoked ? drop_unassigned(messages) : messages, handler);
         }
         consumed_.flush();
         consumed_bytes_.flush();
@@ -230,6 +238,21 @@ class KafkaConsumer::Impl {
     }
     spdlog::info("kafka consumer {}: joining group {} for {} on brokers {}", client_name_, group_,
                  describe(list.get()), brokers_);
+  }
+
+  std::span<rd_kafka_message_t*> drop_unassigned(std::span<rd_kafka_message_t*> messages) {
+    std::size_t kept = 0;
+    std::lock_guard lock(assigned_mutex_);
+    for (auto* m : messages) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->rkt == nullptr ||
+          assigned_.contains(PartitionRef{rd_kafka_topic_name(m->rkt), m->partition})) {
+        messages[kept++] = m;
+      } else {
+        rd_kafka_message_destroy(m);
+        revoked_dropped_.inc();
+      }
+    }
+    return messages.first(kept);
   }
 
   // Every message of the run is destroyed, also when the handler throws.
@@ -406,6 +429,7 @@ class KafkaConsumer::Impl {
       std::lock_guard lock(assigned_mutex_);
       for (const auto& ref : refs) assigned_.erase(ref);
     }
+    revocations_.fetch_add(1, std::memory_order_relaxed);
     apply(parts, cooperative, false);
     if (!refs.empty()) spdlog::info("kafka consumer {}: group {} revoked {}", client_name_, group_, describe(parts));
   }
@@ -466,12 +490,14 @@ class KafkaConsumer::Impl {
   std::vector<std::string> topics_;
   MetricsRegistry& metrics_;
   std::atomic<bool> in_cooperative_revoke_{false};  // a cooperative revoke's handler is running
+  std::atomic<std::uint64_t> revocations_{0};  // revoke() calls (rebalance callbacks, on the polling thread)
   CounterTally consumed_;
   CounterTally consumed_bytes_;
   Counter& commits_ok_;
   Counter& commits_failed_;
   Counter& rebalances_;
   Counter& partition_eof_;
+  Counter& revoked_dropped_;
   kafka::LogRateLimiter message_log_, client_log_, commit_log_;
   std::string client_name_;
   std::atomic<bool> stop_{false};
