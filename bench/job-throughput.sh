@@ -193,6 +193,12 @@ run_peer_once() {
   [[ -n "${KEEP:-}" ]] || rm -rf "$dir"
 }
 
+middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# NAME_A MEDIAN_A NAME_B MEDIAN_B: two sides' medians of runs taken in turn, and B's over A's.
+print_ratio() {
+  echo "records per CPU-second, medians of ${RUNS:-1} run(s) taken in turn: $1 $2, $3 $4 (ratio $(awk -v a="$2" -v b="$4" 'BEGIN { printf "%.2f", b / a }'))"
+}
+
 per_core=() own_per_core=()
 if [[ -n "${PEER:-}" ]]; then
   sluice_per_core=() peer_per_core=()
@@ -204,9 +210,7 @@ if [[ -n "${PEER:-}" ]]; then
     run_once "$run"
     sluice_per_core+=("${per_core[-1]}")
   done
-  middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-  a=$(middle "${peer_per_core[@]}") b=$(middle "${sluice_per_core[@]}")
-  echo "records per CPU-second, medians of ${RUNS:-1} run(s) taken in turn: ClickHouse Kafka engine $a, sluice $b (ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }'))"
+  print_ratio "ClickHouse Kafka engine" "$(middle "${peer_per_core[@]}")" sluice "$(middle "${sluice_per_core[@]}")"
   exit 0
 fi
 if [[ -n "${COMPARE:-}" ]]; then
@@ -220,9 +224,7 @@ if [[ -n "${COMPARE:-}" ]]; then
       if [[ $side == this ]]; then this_per_core+=("${per_core[-1]}"); else other_per_core+=("${per_core[-1]}"); fi
     done
   done
-  middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-  a=$(middle "${other_per_core[@]}") b=$(middle "${this_per_core[@]}")
-  echo "records per CPU-second, medians of ${RUNS:-1} run(s) taken in turn: $COMPARE $a, $BUILD_DIR $b (ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }'))"
+  print_ratio "$COMPARE" "$(middle "${other_per_core[@]}")" "$BUILD_DIR" "$(middle "${this_per_core[@]}")"
   exit 0
 fi
 for run in $(seq "${RUNS:-1}"); do run_once "$run"; done

@@ -4,16 +4,16 @@
 
 #include <algorithm>
 #include <array>
-#include <span>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <map>
 #include <mutex>
+#include <span>
 #include <stdexcept>
+#include <thread>
 
 #include "bus/kafka_bus.hpp"
 #include "bus/kafka_client.hpp"
@@ -129,17 +129,17 @@ class KafkaConsumer::Impl {
         // Without waiting first: a wait for a full run would hold back the messages already there.
         const auto revocations_before = revocations_.load(std::memory_order_relaxed);
         const ssize_t taken = rd_kafka_consume_batch_queue(queue.get(), 0, run.data(), run.size());
-        if (taken <= 0) {
+        const std::span<rd_kafka_message_t*> messages(run.data(), taken > 0 ? static_cast<std::size_t>(taken) : 0);
+        if (handler_error_) {  // thrown by the handler inside a rebalance callback
+          for (auto* m : messages) rd_kafka_message_destroy(m);
+          break;
+        }
+        if (messages.empty()) {
           // Nothing queued: wait for the next message (or the idle tick).
           std::unique_ptr<rd_kafka_message_t, MessageDeleter> message(rd_kafka_consumer_poll(rk_.get(), kPollMs));
-          if (handler_error_) break;  // thrown by the handler inside a rebalance callback
+          if (handler_error_) break;
           if (message) deliver(*message, handler);
         } else {
-          const std::span<rd_kafka_message_t*> messages(run.data(), static_cast<std::size_t>(taken));
-          if (handler_error_) {
-            for (auto* m : messages) rd_kafka_message_destroy(m);
-            break;
-          }
           // A revocation served while the run was gathered leaves the messages taken before it in
           // the run: those of partitions no longer held go, as they do one by one (their next owner
           // reads them from the offset committed in on_revoked).
@@ -149,7 +149,7 @@ class KafkaConsumer::Impl {
         consumed_.flush();
         consumed_bytes_.flush();
         const auto now = std::chrono::steady_clock::now();
-        if (taken <= 0 || now - last_idle >= kIdleTick) {
+        if (messages.empty() || now - last_idle >= kIdleTick) {
           last_idle = now;
           handler.on_idle();
         }
@@ -285,7 +285,7 @@ class KafkaConsumer::Impl {
       return;
     }
     consumed_.inc();
-    consumed_bytes_.inc(m.len + m.key_len);  // tallies: published every 64 messages and when idle
+    consumed_bytes_.inc(m.len + m.key_len);  // tallies: published after each run of messages
     Message msg;
     msg.topic = rd_kafka_topic_name(m.rkt);
     msg.partition = m.partition;
