@@ -27,7 +27,7 @@ run: build
 
 test: setup-test $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900 || { $(CURDIR)/scripts/test-failures.sh .; exit 1; }
 
 # The prebuilt libchdb.so (560 MB, its own allocator) crashes while loading into an ASan process, so
 # the sanitizer run leaves out the tests that load it; `make test` runs them.

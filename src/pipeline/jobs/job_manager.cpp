@@ -200,6 +200,7 @@ void JobManager::reconcile() {
       auto want = desired.find(it->first);
       if (want == desired.end() || want->second.spec.canonical != it->second.canonical) {
         if (want != desired.end() && it->second.driver) switches_.inc();
+        if (it->second.driver) draining_[it->first] = it->second.origin;
         leaving.emplace_back(it->first, std::move(it->second.driver));
         it = running_.erase(it);
       } else {
@@ -207,6 +208,7 @@ void JobManager::reconcile() {
       }
     }
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // PROBE
   for (auto& [name, driver] : leaving) {
     if (!driver) continue;
     spdlog::info("jobs: draining job {} ({})", name, desired.count(name) ? "its definition changed" : "removed");
@@ -218,6 +220,10 @@ void JobManager::reconcile() {
   }
   // Gone before their successors exist: a driver unregisters its per-processor metrics when destroyed,
   // and a successor of the same name registers the same series.
+  {
+    std::lock_guard lock(running_mutex_);
+    for (const auto& [name, driver] : leaving) draining_.erase(name);
+  }
   leaving.clear();
   const auto now = std::chrono::steady_clock::now();
   for (const auto& [name, want] : desired) {
@@ -290,11 +296,16 @@ bool JobManager::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(running_mutex_);
     running.swap(running_);
+    for (const auto& [name, r] : running) {
+      if (r.driver) draining_[name] = r.origin;
+    }
   }
   bool clean = true;
   for (auto& [name, r] : running) {
     if (r.driver) clean = r.driver->stop(deadline) && clean;
   }
+  std::lock_guard lock(running_mutex_);
+  draining_.clear();
   return clean;
 }
 
@@ -330,8 +341,13 @@ nlohmann::json JobManager::list() const {
     if (auto it = invalid.find(name); it != invalid.end()) j["invalid_definition"] = it->second;
     out.push_back(std::move(j));
   }
-  for (const auto& [name, why] : invalid) {
+  // A draining driver holds its lock while it drains: it is listed without asking it.
+  for (const auto& [name, origin] : draining_) {
     if (running_.count(name)) continue;
+    out.push_back({{"name", name}, {"state", "draining"}, {"origin", origin}, {"processors", nlohmann::json::array()}});
+  }
+  for (const auto& [name, why] : invalid) {
+    if (running_.count(name) || draining_.count(name)) continue;
     out.push_back({{"name", name}, {"state", "invalid"}, {"origin", "etcd"}, {"processors", nlohmann::json::array()},
                    {"invalid_definition", why}, {"last_error", why}});
   }

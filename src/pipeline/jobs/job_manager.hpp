@@ -100,6 +100,9 @@ class JobManager {
 
   mutable std::mutex running_mutex_;  // the running set (status reads it while reconcile changes it)
   std::map<std::string, Running> running_;
+  // Jobs taken out of the running set whose drivers still drain (name → origin): listed as "draining",
+  // so a job is gone from the list only once it has stopped consuming.
+  std::map<std::string, std::string> draining_;
   std::thread thread_;
   Counter& invalid_definitions_;
   Counter& switches_;
