@@ -125,7 +125,10 @@ class Connection {
  public:
   Connection(const ChdbApi& api, chdb_connection* handle, std::string path)
       : api_(api), handle_(handle), path_(std::move(path)), spool_dir_(path_ + "/insert-spool") {}
-  ~Connection() { api_.close_conn(handle_); }
+  ~Connection() {
+    api_.close_conn(handle_);
+    for (const auto& f : free_spool_files_) ::unlink(f.c_str());
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -151,9 +154,23 @@ class Connection {
 
   const std::string& path() const { return path_; }
   const std::string& spool_dir() const { return spool_dir_; }
-  // Unique across reopenings too, so that no cache keyed by file name can mistake one body for another.
-  std::string next_spool_file() {
+  // A spool file for one insert's body, reused across inserts: overwriting pages the kernel already
+  // holds costs a memcpy, while a fresh file takes and charges a new page for every 4 KiB written.
+  // Names stay unique across reopenings, so that no cache keyed by file name outlives a connection.
+  std::string acquire_spool_file() {
+    {
+      std::lock_guard lock(spool_mutex_);
+      if (!free_spool_files_.empty()) {
+        auto path = std::move(free_spool_files_.back());
+        free_spool_files_.pop_back();
+        return path;
+      }
+    }
     return spool_dir_ + "/" + nonce_ + "-" + std::to_string(spool_seq_.fetch_add(1)) + ".block";
+  }
+  void release_spool_file(std::string path) {
+    std::lock_guard lock(spool_mutex_);
+    free_spool_files_.push_back(std::move(path));
   }
 
  private:
@@ -163,6 +180,8 @@ class Connection {
   std::string spool_dir_;
   std::mutex mutex_;
   std::atomic<std::uint64_t> spool_seq_{0};
+  std::mutex spool_mutex_;
+  std::vector<std::string> free_spool_files_;  // as many as inserts ever ran at once
   std::string nonce_ = std::to_string(::getpid()) + "-" +
                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
 };
@@ -304,40 +323,54 @@ class Engine {
 
 namespace {
 
-// The body of one insert, written where the engine reads it with file(); removed when done.
+// The body of one insert, written where the engine reads it with file(). The file goes back to the
+// connection's pool when done; one whose write failed is removed instead.
 class SpoolFile {
  public:
-  explicit SpoolFile(std::string path) : path_(std::move(path)) {}
+  explicit SpoolFile(chdb_detail::Connection& conn) : conn_(conn), path_(conn.acquire_spool_file()) {}
   ~SpoolFile() {
-    if (created_) ::unlink(path_.c_str());
+    if (failed_) {
+      ::unlink(path_.c_str());
+    } else {
+      conn_.release_spool_file(std::move(path_));
+    }
   }
   SpoolFile(const SpoolFile&) = delete;
   SpoolFile& operator=(const SpoolFile&) = delete;
 
-  // Returns an error text, empty on success.
+  // Overwrites the file in place and cuts it to the body's size. Returns an error text, empty on success.
   std::string write(std::string_view body) {
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return std::strerror(errno);
-    created_ = true;
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return fail();
     std::size_t done = 0;
     while (done < body.size()) {
-      const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
+      const ssize_t n = ::pwrite(fd, body.data() + done, body.size() - done, static_cast<off_t>(done));
       if (n < 0) {
         if (errno == EINTR) continue;
-        const std::string err = std::strerror(errno);
+        const auto err = fail();
         ::close(fd);
         return err;
       }
       done += static_cast<std::size_t>(n);
     }
-    if (::close(fd) != 0) return std::strerror(errno);
+    if (::ftruncate(fd, static_cast<off_t>(body.size())) != 0) {
+      const auto err = fail();
+      ::close(fd);
+      return err;
+    }
+    if (::close(fd) != 0) return fail();
     return {};
   }
   const std::string& path() const { return path_; }
 
  private:
+  std::string fail() {
+    failed_ = true;
+    return std::strerror(errno);
+  }
+  chdb_detail::Connection& conn_;
   std::string path_;
-  bool created_ = false;
+  bool failed_ = false;
 };
 
 std::string absolute_path(const std::string& p) {
@@ -426,7 +459,7 @@ void ChdbStore::insert(const InsertRequest& request) {
   }
   if (request.body.empty()) return;
 
-  SpoolFile file(conn_->next_spool_file());
+  SpoolFile file(*conn_);
   if (auto err = file.write(request.body); !err.empty()) {
     errors_retryable_.inc();
     throw StoreError("chdb insert into " + target + ": cannot write the block to " + file.path() + ": " + err +
@@ -438,7 +471,10 @@ void ChdbStore::insert(const InsertRequest& request) {
   // token, each MergeTree under the table's views (non_replicated_deduplication_window > 0) drops a
   // replayed block, and force_enable makes the engine fail rather than silently skip dedup. Without
   // one, dedup by content is off too, lest two equal batches be taken for a replay.
-  std::string settings = "async_insert=0, use_structure_from_insertion_table_in_table_functions=1, ";
+  // The spool file is rewritten in place by the next insert: it is read with pread, never mapped (a
+  // mapping cached by the engine would outlive the body), and no schema is cached by its name.
+  std::string settings = "async_insert=0, use_structure_from_insertion_table_in_table_functions=1, "
+                         "storage_file_read_method='pread', schema_inference_use_cache_for_file=0, ";
   if (!request.dedup_token.empty()) {
     settings += "deduplicate_insert='enable', deduplicate_insert_select='force_enable', insert_deduplicate=1, "
                 "deduplicate_blocks_in_dependent_materialized_views=1, insert_deduplication_token=" +

@@ -31,7 +31,8 @@ class Connection;
 //
 // Inserts write the body to a file in <path>/insert-spool and run `INSERT INTO t SELECT * FROM
 // file(...)`: chDB cuts inline INSERT data at the first blank line ("\n\n"), which binary Native
-// bodies contain, and reading the file is faster than `FROM INFILE`.
+// bodies contain, and reading the file is faster than `FROM INFILE`. The files are kept and rewritten
+// in place (one per insert running at once), which spares the kernel a fresh page per 4 KiB.
 class ChdbStore final : public Store {
  public:
   // Loads the library and connects. Throws std::runtime_error when the library is missing or the

@@ -259,8 +259,10 @@ TEST_F(ChdbStoreTest, MissingTableIsRetriedForInsertsAndNamedWhileBadStatementsA
     EXPECT_TRUE(Contains(e.what(), "SYNTAX_ERROR"));
   }
   EXPECT_EQ(metrics_.counter_value("chdb_errors_total", {{"path", dir_ / "db"}, {"retryable", "false"}}), 2u);
-  // The spool keeps nothing behind.
+  // The spool keeps one file for reuse (one per insert that ran at once), nothing more.
   EXPECT_EQ(one_line(*store, "SELECT 1"), "1");
+  EXPECT_EQ(run_spool_count(dir_ / "db"), 1);
+  store.reset();
   EXPECT_EQ(run_spool_count(dir_ / "db"), 0);
 }
 
@@ -311,6 +313,24 @@ TEST_F(ChdbStoreTest, FiftyMegabyteBodyInsertsExactly) {
   EXPECT_EQ(one_line(*store, "SELECT count(), sum(Bytes), sum(Packets), uniqExact(SrcAddr) FROM sluice.flows"),
             std::to_string(want.rows) + "\t" + std::to_string(want.bytes) + "\t" + std::to_string(want.packets) +
                 "\t200");
+}
+
+// The spool file of one insert is rewritten by the next: bodies that shrink and grow again arrive whole,
+// none reads a trace of an earlier, longer one.
+TEST_F(ChdbStoreTest, BodiesOfChangingSizeReuseTheSpoolAndArriveExactly) {
+  auto store = open(dir_ / "db");
+  create_flow_tables(*store);
+  std::uint64_t rows = 0, bytes = 0, first = 0;
+  for (const std::uint64_t n : {20'000, 300, 7'000, 1, 40'000, 12}) {
+    Expected want;
+    store->insert(flows_insert(make_block(schema_, first, n, &want), want.rows, "s/" + std::to_string(first)));
+    rows += want.rows;
+    bytes += want.bytes;
+    first += n;
+    ASSERT_EQ(one_line(*store, "SELECT count(), sum(Bytes) FROM sluice.flows"),
+              std::to_string(rows) + "\t" + std::to_string(bytes)) << "after a body of " << n << " rows";
+  }
+  EXPECT_EQ(run_spool_count(dir_ / "db"), 1);
 }
 
 TEST_F(ChdbStoreTest, ConcurrentInsertsAndQueriesFromThreads) {
