@@ -233,6 +233,14 @@ void Runtime::start_jobs() {
   parts_->job_manager = std::make_unique<pipeline::jobs::JobManager>(std::move(env), metrics_);
   parts_->job_manager->set_config_jobs(config_.jobs);
   parts_->job_manager->start();
+  // The configured jobs run (their tables exist), or are listed with why they cannot start, before the
+  // instance says it has started.
+  constexpr auto kJobsStartWait = std::chrono::seconds(30);
+  if (!config_.jobs.empty() && !parts_->job_manager->wait_applied(kJobsStartWait)) {
+    spdlog::warn("jobs: the configured jobs are not all started after {} s (is the store slow to answer?); "
+                 "starting goes on and /api/v0/jobs shows each job's state",
+                 kJobsStartWait.count());
+  }
 }
 
 void Runtime::start_coordination() {

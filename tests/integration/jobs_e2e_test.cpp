@@ -161,6 +161,8 @@ TEST(JobsE2E, ARefusingStoreRestartsTheProcessorAndPoisonRecordsGoToDeadLetters)
       "      order_by: [id]\n";
   SluiceInstance sluice("outlet", base_config(dir, kafka, "  clickhouse: {url: '" + server.url() + "'}\n") + job, dir);
   sluice.start();
+  // A configured job has made its table by the time the instance answers as started.
+  EXPECT_EQ(server.query("EXISTS TABLE sluice.orders"), "1\n");
 
   // 1000 good records, and 10 poison ones among them: 5 that are not JSON, 5 whose bytes is no number.
   std::string lines;

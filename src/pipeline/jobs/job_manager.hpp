@@ -63,7 +63,7 @@ class JobManager {
   nlohmann::json list() const;
   std::optional<nlohmann::json> show(std::string_view name) const;
   std::vector<std::string> names() const;
-  // Blocks until the desired set has been applied (tests, and `sluice run` start-up).
+  // Blocks until the desired set has been applied (start-up waits for the configured jobs this way).
   bool wait_applied(std::chrono::milliseconds timeout) const;
 
  private:
