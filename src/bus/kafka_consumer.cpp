@@ -195,6 +195,9 @@ class KafkaConsumer::Impl {
       return true;
     }
     commits_failed_.inc();
+    metrics_.counter("kafka_commit_errors_total", "Offset commits Kafka refused or that failed, by error",
+                     {{"error", err_name(err)}})
+        .inc();
     if (auto held = commit_log_.allow()) {
       spdlog::warn("kafka consumer: commit of {}[{}] at offset {} for group {} on brokers {} failed: {} ({} similar "
                    "failure(s) suppressed); it is retried with the next commit, and if the partition moves, the "
