@@ -195,9 +195,7 @@ class KafkaConsumer::Impl {
       return true;
     }
     commits_failed_.inc();
-    metrics_.counter("kafka_commit_errors_total", "Offset commits Kafka refused or that failed, by error",
-                     {{"error", err_name(err)}})
-        .inc();
+    commit_error_counter(err).inc();
     if (auto held = commit_log_.allow()) {
       spdlog::warn("kafka consumer: commit of {}[{}] at offset {} for group {} on brokers {} failed: {} ({} similar "
                    "failure(s) suppressed); it is retried with the next commit, and if the partition moves, the "
@@ -485,6 +483,10 @@ class KafkaConsumer::Impl {
 
   Counter& error_counter(rd_kafka_resp_err_t err) {
     return metrics_.counter("kafka_consume_errors_total", "Errors while reading from Kafka, by error",
+                            {{"error", err_name(err)}});
+  }
+  Counter& commit_error_counter(rd_kafka_resp_err_t err) {
+    return metrics_.counter("kafka_commit_errors_total", "Offset commits Kafka refused or that failed, by error",
                             {{"error", err_name(err)}});
   }
 

@@ -208,7 +208,6 @@ void JobManager::reconcile() {
       }
     }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // PROBE
   for (auto& [name, driver] : leaving) {
     if (!driver) continue;
     spdlog::info("jobs: draining job {} ({})", name, desired.count(name) ? "its definition changed" : "removed");
