@@ -17,7 +17,7 @@ while IFS=: read -r _ name; do
   # block at most 10 lines, each line at most 400 characters, at most 40 lines per test (the CI report
   # shows only the end of the log).
   awk -v test="$name" '
-    $0 ~ /^[0-9]+\/[0-9]+ Testing: / { inside = (substr($0, index($0, ": ") + 2) == test) }
+    $0 ~ /^[0-9]+\/[0-9]+ Testing: / { split(substr($0, index($0, ": ") + 2), words, " "); inside = (words[1] == test) }
     !inside { next }
     /: Failure$/ { left = 10 }
     /^\[  FAILED  \]|^\[ RUN|Test time =|^Test (Failed|Passed)|Timeout|Exception|\*\*\*/ { print substr($0, 1, 400); next }
