@@ -201,6 +201,38 @@ TEST(FileTailer, InodeReusedWithOtherFirstBytesIsANewFile) {
   EXPECT_NE(lines[50].file_id, lines[0].file_id);
 }
 
+// logrotate's `create` can hand a deleted file's inode to the new app.log: the tailer then remembers two
+// files on one inode, the old one (other first bytes) and the current one. A restart resumes the one whose
+// first bytes match, whichever was remembered first.
+TEST(FileTailer, AnInodeHeldByTwoRememberedFilesResumesTheOneWhoseFirstBytesMatch) {
+  TempDir dir("tailer");
+  auto log = dir / "app.log";
+  append(log, lines_from(1, 50));
+  Harness h(dir / "data");
+  h.start({source({log})});
+  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 50); }, 10s));
+  h.stop();
+  std::string other;
+  for (long n = 51; n <= 150; ++n) other += numbered(n);
+  int fd = ::open(log.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_EQ(::write(fd, other.data(), other.size()), static_cast<ssize_t>(other.size()));
+  ::close(fd);
+  h.start({source({log})});
+  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 150); }, 10s));
+  // The old file's wait for a copy of its content ends (copy_window); both stay remembered.
+  ASSERT_TRUE(eventually([&] {
+    const auto files = h.tailer->status()["sources"][0]["files"];
+    return files.size() == 2 && std::none_of(files.begin(), files.end(), [](const auto& f) {
+      return f["state"] == "awaiting_copy";
+    });
+  }, 10s)) << h.tailer->status().dump();
+  h.stop();
+  append(log, lines_from(151, 200));
+  h.start({source({log})});
+  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 200); }, 10s));
+  expect_exactly_once(tally(h.pub.lines()), 200, true);
+}
+
 TEST(FileTailer, RotatedWhileDownIsFoundByIdentityUnderItsNewName) {
   TempDir dir("tailer");
   auto log = dir / "app.log";

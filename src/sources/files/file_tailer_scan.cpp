@@ -234,25 +234,29 @@ TrackedFile* FileTailer::Impl::adopt_found(SourceRt& src, const std::string& pat
     return &f;
   };
   // The same file seen before (restart, or reopened after it was closed): resume where it was acknowledged.
-  // Same inode with other first bytes, or shorter than the offset: truncated (or the inode was reused) while
-  // not tailed; the old content may be in a copy.
+  // Several remembered files can share the inode (a deleted file's inode handed to a new one): the one whose
+  // first bytes match is this file. Same first bytes but shorter than the offset is kept as the same file:
+  // the copy of a copytruncated file can end before what was read from the original.
+  TrackedFile* changed = nullptr;
   for (auto& [key, owner] : files) {
     TrackedFile& f = *owner;
     if (f.fd || f.truncated || f.dev != dev || f.ino != ino) continue;
-    // Same first bytes but shorter than the offset is kept as the same file: the copy of a copytruncated file
-    // can end before what was read from the original.
-    if (!fingerprint_matches(fd.get(), f.fp)) {
-      spdlog::info("file source: {} changed while not tailed (size {}, offset {}, first bytes {}); looking for a "
-                   "copy of its old content, reading the file as new",
-                   path, size, f.read_pos, size < f.fp.length ? "gone" : "differ");
-      f.truncated = true;
-      f.copy_deadline = now + config.copy_window;
-      rot_truncate.inc();
-      dirty = true;
-      break;
+    if (fingerprint_matches(fd.get(), f.fp)) {
+      spdlog::info("file source: resuming {} (found as {}) at offset {}", path, f.path, f.read_pos);
+      return attach(f);
     }
-    spdlog::info("file source: resuming {} (found as {}) at offset {}", path, f.path, f.read_pos);
-    return attach(f);
+    if (changed == nullptr) changed = &f;
+  }
+  // Same inode with other first bytes, or shorter than the offset: truncated (or the inode was reused) while
+  // not tailed; the old content may be in a copy.
+  if (changed != nullptr) {
+    spdlog::info("file source: {} changed while not tailed (size {}, offset {}, first bytes {}); looking for a "
+                 "copy of its old content, reading the file as new",
+                 path, size, changed->read_pos, size < changed->fp.length ? "gone" : "differ");
+    changed->truncated = true;
+    changed->copy_deadline = now + config.copy_window;
+    rot_truncate.inc();
+    dirty = true;
   }
   auto fp = read_fingerprint(fd.get(), src.config.fingerprint_bytes);
   if (!fp) return nullptr;  // no complete first line yet: it gets its identity when it has one
