@@ -179,15 +179,14 @@ TEST(FileTailer, PlainTruncationReadsTheNewContentFromZeroAsANewFile) {
   EXPECT_EQ(h.metrics.counter_value("files_rotations_total", {{"kind", "truncate"}}), 1u);
 }
 
-TEST(FileTailer, InodeReusedWithOtherFirstBytesIsANewFile) {
-  TempDir dir("tailer");
-  auto log = dir / "app.log";
+// Lines 1-50 tailed and checkpointed, then the same inode rewritten with lines 51-150 while the tailer is
+// stopped (other content, longer than the checkpointed offset), and the tailer started again until all 150
+// arrived.
+void tail_rewrite_in_place_and_restart(Harness& h, const std::string& log) {
   append(log, lines_from(1, 50));
-  Harness h(dir / "data");
   h.start({source({log})});
   ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 50); }, 10s));
   h.stop();
-  // Same inode, other content longer than the checkpointed offset: not a continuation.
   std::string other;
   for (long n = 51; n <= 150; ++n) other += numbered(n);
   int fd = ::open(log.c_str(), O_WRONLY | O_TRUNC);
@@ -195,6 +194,14 @@ TEST(FileTailer, InodeReusedWithOtherFirstBytesIsANewFile) {
   ::close(fd);
   h.start({source({log})});
   ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 150); }, 10s));
+}
+
+TEST(FileTailer, InodeReusedWithOtherFirstBytesIsANewFile) {
+  TempDir dir("tailer");
+  auto log = dir / "app.log";
+  Harness h(dir / "data");
+  // Same inode, other content longer than the checkpointed offset: not a continuation.
+  ASSERT_NO_FATAL_FAILURE(tail_rewrite_in_place_and_restart(h, log));
   auto lines = h.pub.lines();
   expect_exactly_once(tally(lines), 150, true);
   EXPECT_EQ(lines[50].offset, 0u);
@@ -207,18 +214,8 @@ TEST(FileTailer, InodeReusedWithOtherFirstBytesIsANewFile) {
 TEST(FileTailer, AnInodeHeldByTwoRememberedFilesResumesTheOneWhoseFirstBytesMatch) {
   TempDir dir("tailer");
   auto log = dir / "app.log";
-  append(log, lines_from(1, 50));
   Harness h(dir / "data");
-  h.start({source({log})});
-  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 50); }, 10s));
-  h.stop();
-  std::string other;
-  for (long n = 51; n <= 150; ++n) other += numbered(n);
-  int fd = ::open(log.c_str(), O_WRONLY | O_TRUNC);
-  ASSERT_EQ(::write(fd, other.data(), other.size()), static_cast<ssize_t>(other.size()));
-  ::close(fd);
-  h.start({source({log})});
-  ASSERT_TRUE(eventually([&] { return all_arrived(h.pub, 150); }, 10s));
+  ASSERT_NO_FATAL_FAILURE(tail_rewrite_in_place_and_restart(h, log));
   // The old file's wait for a copy of its content ends (copy_window); both stay remembered.
   ASSERT_TRUE(eventually([&] {
     const auto files = h.tailer->status()["sources"][0]["files"];
