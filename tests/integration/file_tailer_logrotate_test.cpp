@@ -129,7 +129,10 @@ TEST_P(LogrotateTest, EveryLineArrivesExactlyOnce) {
   }
   auto t = tally(h.pub.lines());
   EXPECT_EQ(t.other, 0u);
-  EXPECT_GE(h.metrics.counter_total("files_rotations_total"), c.restarts ? 1u : 4u);
+  // A rotation counts when its file leaves what the source matches (or is truncated): with a glob that
+  // matches the rotated names too, `create` rotations count one rotation late, so the last is not seen yet.
+  const unsigned seen_rotations = c.glob_rotated && !copytruncate ? 3u : 4u;
+  EXPECT_GE(h.metrics.counter_total("files_rotations_total"), c.restarts ? 1u : seen_rotations);
   if (c.restarts) {
     EXPECT_GT(h.pub.failed(), 0u);
   }
