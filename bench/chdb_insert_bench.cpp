@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/flow_batch.hpp"
+#include "core/native_sort.hpp"
 #include "core/metrics.hpp"
 #include "fixtures/process.hpp"
 #include "pipeline/jobs/column_mapping.hpp"
@@ -159,16 +160,27 @@ void BM_ChdbInsertFlows(benchmark::State& state, std::unique_ptr<StoreEnv>& env)
       static_cast<double>(process_minor_faults() - faults_before) / (n * static_cast<double>(rows) / 1e6);
 }
 
+// The job benchmark's mapping (bench/job-throughput.sh).
+constexpr std::pair<const char*, const char*> kJobColumns[] = {
+    {"id", "UInt64"},  {"ts", "DateTime64(3)"}, {"host", "LowCardinality(String)"},
+    {"method", "LowCardinality(String)"}, {"path", "String"}, {"status", "UInt16"},
+    {"bytes", "UInt64"}, {"latency", "Float64"}, {"user", "String"}, {"ok", "Bool"}};
+
 // 300 000 rows of the job benchmark's mapping in `blocks` blocks, one after another in one body (what a
 // sink sent for coalesced batches before it merged them into one block).
-std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int rows, int blocks) {
+std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int rows, int blocks, bool sorted = false) {
   using sluice::transforms::FieldType;
   static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
+  static const int kHostsAsText[40] = {0,  1,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 2,  20, 21, 22, 23, 24, 25, 26,
+                                       27, 28, 29, 3,  30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 4,  5,  6,  7,  8,  9};
   std::string body;
   const auto compiled = sluice::pipeline::jobs::compile_mapping(mapping, sluice::ClickHouseDialect::modern);
   for (int b = 0; b < blocks; ++b) {
     auto writer = compiled->make_writer();
-    for (int i = b; i < rows; i += blocks) {
+    for (int k = b; k < rows; k += blocks) {
+      // Sorted: the rows in the table's order (host, ts), host being "edge-<i % 40>...", compared as text.
+      const int per_host = rows / 40;
+      const int i = sorted ? kHostsAsText[k / per_host] + 40 * (k % per_host) : k;
       sluice::transforms::LogEvent e;
       e.set("id", std::to_string(i), FieldType::number);
       e.set("ts", std::to_string(1763700000000 + i), FieldType::number);
@@ -191,33 +203,59 @@ void BM_ChdbInsertJobRows(benchmark::State& state, std::unique_ptr<StoreEnv>& en
   if (!env) env = std::make_unique<StoreEnv>();
   auto& e = *env;
   const int blocks = static_cast<int>(state.range(0));
+  // 0: rows as the partitions' batches interleave them; 1: written in the table's order; 2: put in that
+  // order by NativeSorter before each insert (its work counted), as a job's sink does for chDB.
+  const auto order = state.range(1);
   constexpr int kRows = 300'000;
   sluice::pipeline::jobs::MappingSpec mapping;
   mapping.table = "events";
   mapping.order_by = {"host", "ts"};
-  const std::pair<const char*, const char*> columns[] = {
-      {"id", "UInt64"},  {"ts", "DateTime64(3)"}, {"host", "LowCardinality(String)"},
-      {"method", "LowCardinality(String)"}, {"path", "String"}, {"status", "UInt16"},
-      {"bytes", "UInt64"}, {"latency", "Float64"}, {"user", "String"}, {"ok", "Bool"}};
   std::string ddl;
-  for (const auto& [name, type] : columns) {
+  for (const auto& [name, type] : kJobColumns) {
     mapping.columns.push_back({name, type, "", std::nullopt, false});
     ddl += std::string(ddl.empty() ? "" : ", ") + name + " " + type;
   }
   e.store->query("CREATE TABLE IF NOT EXISTS sluice.events (" + ddl + ") ENGINE = MergeTree ORDER BY (host, ts)");
   e.store->query("TRUNCATE TABLE sluice.events");
-  const std::string body = job_body(mapping, kRows, blocks);
-  state.SetLabel(blocks == 1 ? "one block" : std::to_string(blocks) + " blocks");
+  const std::string body = job_body(mapping, kRows, blocks, order == 1);
+  state.SetLabel((blocks == 1 ? "one block" : std::to_string(blocks) + " blocks") +
+                 (order == 1 ? ", written sorted" : order == 2 ? ", sorted before each insert" : ""));
+  sluice::NativeSorter sorter;
+  std::string sorted_body;
+  const std::vector<std::string> key = {"host", "ts"};
   const double cpu_before = process_cpu_seconds();
   const long faults_before = process_minor_faults();
   for (auto _ : state) {
-    e.store->insert(sluice::sinks::InsertRequest{"events", "Native", body, kRows, ""});
+    if (order == 2 && sorter.sort(body, key, sorted_body) != sluice::NativeSorter::Outcome::sorted) {
+      state.SkipWithError("the block could not be sorted");
+      break;
+    }
+    e.store->insert(sluice::sinks::InsertRequest{"events", "Native", order == 2 ? sorted_body : body, kRows, ""});
   }
   const auto n = static_cast<double>(state.iterations()) * kRows;
   state.counters["rows/s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
   state.counters["cpu_s_per_M_rows"] = (process_cpu_seconds() - cpu_before) / (n / 1e6);
   state.counters["faults_per_M_rows"] = static_cast<double>(process_minor_faults() - faults_before) / (n / 1e6);
 }
+
+// NativeSorter alone on the rows of BM_ChdbInsertJobRows (one block, in the order partitions'
+// batches interleave them), by (host, ts): the work a job's sink adds to spare the store its sort.
+void BM_NativeSortJobRows(benchmark::State& state) {
+  sluice::pipeline::jobs::MappingSpec mapping;
+  mapping.table = "events";
+  for (const auto& [name, type] : kJobColumns) mapping.columns.push_back({name, type, "", std::nullopt, false});
+  const int rows = static_cast<int>(state.range(0));
+  const std::string body = job_body(mapping, rows, 1);
+  sluice::NativeSorter sorter;
+  std::string sorted;
+  const std::vector<std::string> key = {"host", "ts"};
+  for (auto _ : state) {
+    if (sorter.sort(body, key, sorted) != sluice::NativeSorter::Outcome::sorted) state.SkipWithError("not sorted");
+    benchmark::DoNotOptimize(sorted.data());
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * rows, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_NativeSortJobRows)->Arg(300'000)->Unit(benchmark::kMillisecond);
 
 void BM_FlowBatchBuild(benchmark::State& state) {
   const auto schema = FlowSchema::make(sluice::ClickHouseDialect::modern, {});
@@ -253,9 +291,11 @@ int main(int argc, char** argv) {
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_ChdbInsertJobRows",
                                [&env](benchmark::State& state) { BM_ChdbInsertJobRows(state, env); })
-      ->ArgName("blocks")
-      ->Arg(1)
-      ->Arg(300)
+      ->ArgNames({"blocks", "sorted"})
+      ->Args({1, 0})
+      ->Args({1, 1})
+      ->Args({1, 2})
+      ->Args({300, 0})
       ->Iterations(10)  // each case starts on an empty table: the same number of parts and merges
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);

@@ -6,9 +6,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "core/native_merge.hpp"
+#include "core/native_sort.hpp"
 #include "core/thread_name.hpp"
 
 namespace sluice::pipeline {
@@ -22,6 +24,12 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
       coalesced_(metrics.counter("sink_coalesced_batches_total", "Batches inserted together with an earlier one (policy coalesce)", {{"sink", name_}})),
       unmerged_(metrics.counter("sink_unmerged_inserts_total",
                                 "Coalesced inserts sent as several blocks: their blocks could not be merged into one (a column type the merge does not know)",
+                                {{"sink", name_}})),
+      sorted_(metrics.counter("sink_sorted_inserts_total",
+                              "Inserts whose rows were put in the table's sorting-key order first, sparing the embedded store its sort",
+                              {{"sink", name_}})),
+      unsorted_(metrics.counter("sink_unsortable_inserts_total",
+                                "Inserts sent in their rows' order because the block could not be sorted here (a key type not compared here); the store sorts them",
                                 {{"sink", name_}})),
       body_bytes_(metrics.counter("sink_body_bytes_total", "Encoded bytes of stored batches", {{"sink", name_}})),
       retries_(metrics.counter("sink_retries_total", "Insert attempts that failed and were retried", {{"sink", name_}})),
@@ -125,6 +133,8 @@ void BatchSink::worker() {
   // The buffer coalesced bodies are joined in, kept from one insert to the next: a fresh one of tens of
   // megabytes each time would be memory the kernel has to hand out (and zero) page by page.
   std::string joined;
+  NativeSorter sorter;  // and the buffer a body is sorted into, kept likewise
+  std::string sorted;
   for (;;) {
     Job job;
     std::vector<Job> more;  // queued batches of the same table, inserted together with `job`
@@ -146,6 +156,8 @@ void BatchSink::worker() {
       in_flight_ += 1 + more.size();
     }
     const std::size_t taken = 1 + more.size();
+    const bool sorts = !policy_.sort_by.empty() && job.request.format == "Native";
+    std::optional<NativeSorter::Outcome> order;  // what sorting did, once it was tried
     if (!more.empty()) {
       // One insert, which ClickHouse writes as one part: the bodies' blocks merged into one block
       // (the store pays for every block), or else following one another, as a Native body is a stream
@@ -155,7 +167,14 @@ void BatchSink::worker() {
       done_callbacks.push_back(std::move(job.on_done));
       std::vector<std::string_view> bodies{job.request.body};
       for (const auto& m : more) bodies.push_back(m.request.body);
-      if (!merge_native_blocks(bodies, joined)) {
+      // With a sorting key, the bodies are merged and sorted in one pass where their columns allow.
+      if (sorts) {
+        order = sorter.sort(bodies, policy_.sort_by, joined);
+        if (order == NativeSorter::Outcome::unsupported) order.reset();  // merged, then sorted below
+      }
+      if (order == NativeSorter::Outcome::sorted) {
+        // joined holds them
+      } else if (!merge_native_blocks(bodies, joined)) {
         unmerged_.inc();
         std::size_t total = 0;
         for (const auto b : bodies) total += b.size();
@@ -176,8 +195,18 @@ void BatchSink::worker() {
       };
       coalesced_.inc(more.size());
     }
+    bool sorted_here = false;
+    if (sorts && !order) {
+      order = sorter.sort(job.request.body, policy_.sort_by, sorted);
+      if (order == NativeSorter::Outcome::sorted) {
+        job.request.body.swap(sorted);
+        sorted_here = true;
+      }
+    }
+    if (sorts) (order == NativeSorter::Outcome::unsupported ? unsorted_ : sorted_).inc();
     const bool done = deliver(job);
     if (done && job.on_done) job.on_done();
+    if (sorted_here) job.request.body.swap(sorted);  // the sorted buffer is kept for the next round
     {
       std::lock_guard lock(mutex_);
       in_flight_ -= taken;

@@ -47,6 +47,7 @@ class ChdbStore final : public Store {
   const std::string& database() const override { return config_.database; }
   ClickHouseDialect dialect() const override { return dialect_; }
   bool supports_dedup_token() const override { return dedup_token_; }
+  bool embedded() const override { return true; }
   std::string describe() const override { return "chdb " + config_.path; }
 
   // `SELECT version()` of the embedded engine, e.g. "26.5.1.1".

@@ -55,6 +55,9 @@ class Store {
   virtual ClickHouseDialect dialect() const = 0;
   // Whether insert_deduplication_token is honoured (ClickHouse >= 22.2).
   virtual bool supports_dedup_token() const = 0;
+  // Whether the store runs inside this process (embedded chDB): its work is on this process's cores,
+  // so work that spares it (sorting a block by the table's key) is worth doing here.
+  virtual bool embedded() const { return false; }
   // Human-readable name for logs and status ("clickhouse http://127.0.0.1:8123", "chdb ./data/chdb").
   virtual std::string describe() const = 0;
 };

@@ -1,13 +1,17 @@
 // Job tables on real stores (embedded chDB, the ClickHouse 18.16 server): a mapping creates its table,
 // the writer's Native block goes in through Store::insert and reads back with exact values for every
 // type; the column check names a wrong type and a missing column and accepts a compatible table.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "core/metrics.hpp"
 #include "core/native_merge.hpp"
+#include "core/native_sort.hpp"
 #include "fixtures/clickhouse_server.hpp"
+#include "fixtures/native_rows.hpp"
 #include "fixtures/process.hpp"
 #include "pipeline/jobs/column_mapping.hpp"
 #include "sinks/chdb_store.hpp"
@@ -248,6 +252,52 @@ TEST(MappedTable, LegacyServerColumnCheckNamesEveryDifferenceAndAcceptsACompatib
   config.url = server.url();
   sinks::ClickHouseHttpStore store(config, metrics);
   check_existing_tables(store);
+}
+
+// A block NativeSorter put in the table's order is one chDB finds sorted (ClickHouse counts each such
+// block in MergeTreeDataWriterBlocksAlreadySorted and skips its own sort), for keys of every kind it
+// compares; the same rows unsorted are not; and the table holds exactly the rows either way.
+TEST(MappedTable, ChdbFindsBlocksSortedByTheTableKeyInOrder) {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  sinks::ChdbStore store({dir / "chdb", "", "sluice"}, metrics);
+  const auto already_sorted = [&] {
+    return store.query("SELECT value FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'").data;
+  };
+  std::vector<int> rows(2000);
+  for (int i = 0; i < 2000; ++i) rows[i] = i * 7919 % 2000;  // a permutation: 7919 is prime
+  const std::vector<std::vector<std::string>> keys = {
+      {"lc", "dt64"}, {"i64"}, {"f64", "u16"}, {"s", "fs"}, {"u8", "f32", "lc", "u64"}, {"b", "d", "dt", "ip4"}};
+  int table = 0;
+  for (const auto& key : keys) {
+    SCOPED_TRACE(fmt::format("ORDER BY ({})", fmt::join(key, ", ")));
+    MappingSpec mapping = testing::every_type_mapping();
+    mapping.table = fmt::format("sorted_{}", ++table);
+    mapping.order_by = key;
+    ensure_mapped_table(store, mapping);
+    EXPECT_EQ(table_sorting_columns(store, mapping.table), key);
+    const std::string block = testing::every_type_block(mapping, store.dialect(), rows);
+    NativeSorter sorter;
+    std::string sorted;
+    ASSERT_EQ(sorter.sort(block, key, sorted), NativeSorter::Outcome::sorted);
+    const auto before = already_sorted();
+    store.insert({mapping.table, "Native", block, rows.size(), ""});
+    EXPECT_EQ(already_sorted(), before) << "the unsorted block was taken as sorted";
+    store.insert({mapping.table, "Native", sorted, rows.size(), ""});
+    const auto after = already_sorted();
+    EXPECT_EQ(std::stoull(after.empty() ? "0" : after), std::stoull(before.empty() ? "0" : before) + 1);
+    EXPECT_EQ(store.query(fmt::format("SELECT count(), uniqExact(u32), sum(u16), countIf(nu IS NULL) FROM sluice.{}",
+                                      mapping.table))
+                  .data,
+              store.query(fmt::format("SELECT 2 * 2000, 2000, 2 * sum(number * 13 % 65536), 2 * countIf(number % 3 = 2) "
+                                      "FROM numbers(2000)"))
+                  .data);
+  }
+  MappingSpec by_expression = testing::every_type_mapping();
+  by_expression.table = "by_expression";
+  by_expression.order_by = {"lc", "toStartOfHour(dt)"};
+  ensure_mapped_table(store, by_expression);
+  EXPECT_TRUE(table_sorting_columns(store, by_expression.table).empty());  // rows cannot be put in that order here
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -222,6 +223,38 @@ void ensure_mapped_table(sinks::Store& store, const MappingSpec& mapping) {
                              " (alter the table or the mapping; extra table columns are fine)");
   }
   spdlog::info("job table {} in {} has every mapped column ({})", where, store.describe(), wanted.size());
+}
+
+std::vector<std::string> table_sorting_columns(sinks::Store& store, const std::string& table) {
+  std::string key;
+  try {
+    const auto r = store.query(fmt::format("SELECT sorting_key FROM system.tables WHERE database = {} AND name = {}",
+                                           quote_string(store.database()), quote_string(table)),
+                               "TabSeparated");
+    key = unescape_tsv(std::string_view(r.data).substr(0, r.data.find('\n')));
+  } catch (const sinks::StoreError&) {
+    return {};  // a server without system.tables.sorting_key: its inserts are sorted by the server
+  }
+  std::vector<std::string> columns;
+  std::string_view rest = key;
+  // One column is reported in its tuple's parentheses: "(ts)".
+  if (rest.size() >= 2 && rest.front() == '(' && rest.back() == ')' && rest.find('(', 1) == std::string_view::npos) {
+    rest = rest.substr(1, rest.size() - 2);
+  }
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.size() >= 2 && item.front() == '`' && item.back() == '`') item = item.substr(1, item.size() - 2);
+    const bool plain = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!plain) return {};  // toStartOfHour(ts) and the like: rows cannot be put in that order here
+    columns.emplace_back(item);
+  }
+  return columns;
 }
 
 }  // namespace sluice::pipeline::jobs

@@ -49,6 +49,10 @@ MappingSpec read_mapping_spec(config::ConfigReader& reader);
 // unreachable) or std::runtime_error naming every mismatching column.
 void ensure_mapped_table(sinks::Store& store, const MappingSpec& mapping);
 
+// The columns of the table's sorting key, most significant first: empty when it has none, when an
+// element is an expression rather than a column, or when the store does not say (ClickHouse 18.16).
+std::vector<std::string> table_sorting_columns(sinks::Store& store, const std::string& table);
+
 // What a record that cannot be written looks like to the caller.
 struct RowRejection {
   std::string reason;                      // "column bytes (UInt64): field 'bytes' is \"abc\", not a number"

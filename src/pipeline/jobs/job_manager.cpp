@@ -171,6 +171,7 @@ std::unique_ptr<JobDriver> JobManager::build(const JobSpec& spec) {
     job->rules = read_rules(spec.rules, metrics_, spec.name);
     job->mapping = compile_mapping(spec.mapping, store->dialect());
     ensure_mapped_table(*store, spec.mapping);
+    if (store->embedded()) policy.sort_by = table_sorting_columns(*store, spec.mapping.table);
     job->dead_letters = std::make_unique<sinks::DeadLetters>(dir, metrics_);
     std::shared_ptr<const RecordJob> shared = job;
     plan.make_parts = [shared, policy, store, name, &metrics](int index, ProcessorContext& context) {
