@@ -141,8 +141,9 @@ faults=$(( $(minflt "$spid") - f0 ))
 [[ -n "${THREADS:-}" ]] && by_thread=$(cpu_by_thread "$spid")
 own=$(awk -v a="$own0" -v b="$own1" 'BEGIN { printf "%.2f", b - a }')
 store=$(awk -v a="$store0" -v b="$store1" 'BEGIN { printf "%.2f", b - a }')
+inserts=$(curl -sf "127.0.0.1:$admin/metrics" | awk '/^sluice_sink_batches_total\{sink="job-events-/ { n += $2 } /^sluice_sink_body_bytes_total\{sink="job-events-/ { b += $2 } END { printf "%d inserts of %.1f MB on average", n, n ? b / n / 1e6 : 0 }')
 distinct=$(curl -sf --get "127.0.0.1:$admin/api/v0/query" --data-urlencode "sql=SELECT uniqExact(id) FROM sluice.events")
-echo "sluice job (json, 10 columns, parallelism $PARALLELISM) into chDB: $got rows ($distinct distinct ids) in $secs s"
+echo "sluice job (json, 10 columns, parallelism $PARALLELISM) into chDB: $got rows ($distinct distinct ids) in $secs s, $inserts"
 awk -v n="$got" -v s="$secs" -v c="$cpu" 'BEGIN {
   printf "  wall: %.0f records/s\n  cpu:  %.2f s  →  %.0f records per CPU-second (per core)\n", n / s, c, n / c }'
 awk -v n="$got" -v o="$own" -v st="$store" 'BEGIN {

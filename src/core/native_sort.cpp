@@ -105,6 +105,18 @@ NativeSorter::~NativeSorter() = default;
 
 namespace {
 
+// One String value (`n` bytes with its length prefix). Most are short: those are copied 32 bytes at once
+// where both sides have room (what spills over is overwritten by the next value), instead of a call
+// sized to each.
+inline void copy_value(char* dst, const char* dst_end, const char* src, const char* src_end, std::size_t n) {
+  constexpr std::size_t kWide = 32;
+  if (n <= kWide && src + kWide <= src_end && dst + kWide <= dst_end) {
+    std::memcpy(dst, src, kWide);
+  } else {
+    std::memcpy(dst, src, n);
+  }
+}
+
 // Rows of `p` copied into `out` in the order `order` gives (a permutation of its rows).
 class Gather {
  public:
@@ -185,19 +197,11 @@ class Gather {
     const std::size_t at = out.size();
     out.resize(at + p.head.size());
     char* dst = out.data() + at;
-    // Most values are short: copied 32 bytes at once where both sides have room (what spills over is
-    // overwritten by the next value), instead of a call sized to each.
-    constexpr std::size_t kWide = 32;
     const char* const src_end = p.head.data() + p.head.size();
     const char* const dst_end = out.data() + out.size();
     for (const std::uint32_t row : order) {
       const std::size_t n = starts_[row + 1] - starts_[row];
-      const char* src = p.head.data() + starts_[row];
-      if (n <= kWide && src + kWide <= src_end && dst + kWide <= dst_end) {
-        std::memcpy(dst, src, kWide);
-      } else {
-        std::memcpy(dst, src, n);
-      }
+      copy_value(dst, dst_end, p.head.data() + starts_[row], src_end, n);
       dst += n;
     }
     return true;
@@ -472,11 +476,13 @@ class BlockGather {
     const std::size_t at = out.size();
     out.resize(at + total);
     char* dst = out.data() + at;
+    const char* const dst_end = out.data() + out.size();
     for (std::size_t k = 0; k < order_.size(); ++k) {
       const std::size_t b = from_block_[k];
       const std::size_t slot = order_[k] + b;
       const std::size_t n = begins_[slot + 1] - begins_[slot];
-      std::memcpy(dst, pieces[b]->head.data() + begins_[slot], n);
+      const std::string_view head = pieces[b]->head;
+      copy_value(dst, dst_end, head.data() + begins_[slot], head.data() + head.size(), n);
       dst += n;
     }
     return true;

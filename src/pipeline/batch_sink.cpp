@@ -129,12 +129,23 @@ bool BatchSink::sleep_unless_aborted(std::chrono::milliseconds d) {
   return !abort_cv_.wait_for(lock, d, [&] { return aborted_.load(); });
 }
 
+std::string BatchSink::take_buffer() {
+  std::lock_guard lock(mutex_);
+  if (spare_buffers_.empty()) return {};
+  auto largest = std::max_element(spare_buffers_.begin(), spare_buffers_.end(),
+                                  [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+  std::string buffer = std::move(*largest);
+  spare_buffers_.erase(largest);
+  return buffer;
+}
+
+void BatchSink::keep_buffer(std::string buffer) {
+  buffer.clear();
+  std::lock_guard lock(mutex_);
+  spare_buffers_.push_back(std::move(buffer));
+}
+
 void BatchSink::worker() {
-  // The buffer coalesced bodies are joined in, kept from one insert to the next: a fresh one of tens of
-  // megabytes each time would be memory the kernel has to hand out (and zero) page by page.
-  std::string joined;
-  NativeSorter sorter;  // and the buffer a body is sorted into, kept likewise
-  std::string sorted;
   for (;;) {
     Job job;
     std::vector<Job> more;  // queued batches of the same table, inserted together with `job`
@@ -158,84 +169,93 @@ void BatchSink::worker() {
     const std::size_t taken = 1 + more.size();
     const bool sorts = !policy_.sort_by.empty() && job.request.format == "Native";
     std::optional<NativeSorter::Outcome> order;  // what sorting did, once it was tried
+    // What is inserted: the job's own request, or one made from it (merged, sorted) in buffers of tens
+    // of megabytes that are kept from one insert to the next, as fresh ones would be memory the kernel
+    // has to hand out (and clear) page by page.
+    sinks::InsertRequest made{job.request.table, job.request.format, {}, job.request.rows, job.request.dedup_token};
+    bool insert_made = false;
+    std::string spare;  // a second buffer, for sorting a merged body
     if (!more.empty()) {
       // One insert, which ClickHouse writes as one part: the bodies' blocks merged into one block
       // (the store pays for every block), or else following one another, as a Native body is a stream
       // of blocks. The combination is not rebuilt on replay, so it carries no deduplication token
       // (at-least-once).
-      std::vector<std::function<void()>> done_callbacks;
-      done_callbacks.push_back(std::move(job.on_done));
+      made.body = take_buffer();
       std::vector<std::string_view> bodies{job.request.body};
       for (const auto& m : more) bodies.push_back(m.request.body);
       // With a sorting key, the bodies are merged and sorted in one pass where their columns allow.
       if (sorts) {
-        order = sorter.sort(bodies, policy_.sort_by, joined);
+        order = sort(bodies, made.body);
         if (order == NativeSorter::Outcome::unsupported) order.reset();  // merged, then sorted below
       }
-      if (order == NativeSorter::Outcome::sorted) {
-        // joined holds them
-      } else if (!merge_native_blocks(bodies, joined)) {
+      if (order != NativeSorter::Outcome::sorted && !merge_native_blocks(bodies, made.body)) {
         unmerged_.inc();
         std::size_t total = 0;
-        for (const auto b : bodies) total += b.size();
-        joined.clear();
-        joined.reserve(total);
-        for (const auto b : bodies) joined += b;
+        for (const auto body : bodies) total += body.size();
+        made.body.clear();
+        made.body.reserve(total);
+        for (const auto body : bodies) made.body += body;
       }
-      job.request.body.swap(joined);
-      for (auto& m : more) {
-        job.request.rows += m.request.rows;
-        done_callbacks.push_back(std::move(m.on_done));
-      }
-      job.request.dedup_token.clear();
-      job.on_done = [callbacks = std::move(done_callbacks)] {
-        for (const auto& cb : callbacks) {
-          if (cb) cb();
-        }
-      };
+      for (const auto& m : more) made.rows += m.request.rows;
+      made.dedup_token.clear();
+      insert_made = true;
       coalesced_.inc(more.size());
     }
-    bool sorted_here = false;
     if (sorts && !order) {
-      order = sorter.sort(job.request.body, policy_.sort_by, sorted);
+      std::string& into = insert_made ? spare : made.body;
+      into = take_buffer();
+      const std::string_view body = insert_made ? std::string_view(made.body) : std::string_view(job.request.body);
+      order = sort({&body, 1}, into);
       if (order == NativeSorter::Outcome::sorted) {
-        job.request.body.swap(sorted);
-        sorted_here = true;
+        if (insert_made) made.body.swap(spare);  // the merged body is no longer needed
+        insert_made = true;
       }
     }
     if (sorts) (order == NativeSorter::Outcome::unsupported ? unsorted_ : sorted_).inc();
-    const bool done = deliver(job);
-    if (done && job.on_done) job.on_done();
-    if (sorted_here) job.request.body.swap(sorted);  // the sorted buffer is kept for the next round
+    const bool done = deliver(insert_made ? made : job.request);
+    if (done) {
+      if (job.on_done) job.on_done();
+      for (const auto& m : more) {
+        if (m.on_done) m.on_done();
+      }
+    }
     {
       std::lock_guard lock(mutex_);
       in_flight_ -= taken;
       pending_bytes_ -= taken_bytes;
       if (!done) abandoned_.inc(taken);
     }
-    if (!more.empty()) joined.swap(job.request.body);  // kept for the next round
+    if (made.body.capacity() > 0) keep_buffer(std::move(made.body));
+    if (spare.capacity() > 0) keep_buffer(std::move(spare));
     space_cv_.notify_all();
   }
 }
 
-bool BatchSink::deliver(Job& job) {
+NativeSorter::Outcome BatchSink::sort(std::span<const std::string_view> bodies, std::string& out) {
+  // One sorter for all workers: its working memory (several arrays a row) is then warmed once, and
+  // sorting is short beside the insert it precedes.
+  std::lock_guard lock(sort_mutex_);
+  return sorter_.sort(bodies, policy_.sort_by, out);
+}
+
+bool BatchSink::deliver(const sinks::InsertRequest& request) {
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = policy_.retry_initial;
   int attempts = 0;
   const auto exhausted = [&](const std::string& reason) {
     if (policy_.max_attempts <= 0 || ++attempts < policy_.max_attempts) return false;
     spdlog::error("sink {}: giving up on a batch of {} rows for table {} after {} attempts: {}", name_,
-                  job.request.rows, job.request.table, attempts, reason);
+                  request.rows, request.table, attempts, reason);
     if (policy_.on_exhausted) policy_.on_exhausted(reason);
     return true;
   };
   for (;;) {
     if (aborted_.load()) return false;
     try {
-      store_.insert(job.request);
+      store_.insert(request);
       batches_ok_.inc();
-      rows_ok_.inc(job.request.rows);
-      body_bytes_.inc(job.request.body.size());
+      rows_ok_.inc(request.rows);
+      body_bytes_.inc(request.body.size());
       return true;
     } catch (const sinks::StoreError& e) {
       {
@@ -245,12 +265,12 @@ bool BatchSink::deliver(Job& job) {
       }
       if (!e.retryable()) {
         spdlog::error("sink {}: {} refused a batch of {} rows for table {} permanently: {}; writing it to dead letters in {}",
-                      name_, store_.describe(), job.request.rows, job.request.table, e.what(), policy_.dead_letter_dir);
-        if (dead_letter(job.request, e.what())) return true;
+                      name_, store_.describe(), request.rows, request.table, e.what(), policy_.dead_letter_dir);
+        if (dead_letter(request, e.what())) return true;
       } else {
         if (exhausted(e.what())) return false;
-        spdlog::warn("sink {}: insert of {} rows into {} failed, retrying in {} ms: {}", name_, job.request.rows,
-                     job.request.table, backoff.count(), e.what());
+        spdlog::warn("sink {}: insert of {} rows into {} failed, retrying in {} ms: {}", name_, request.rows,
+                     request.table, backoff.count(), e.what());
       }
       retries_.inc();
       // Full jitter keeps many outlets from retrying in lockstep after an outage.
@@ -260,7 +280,7 @@ bool BatchSink::deliver(Job& job) {
     } catch (const std::exception& e) {
       // Anything else is a bug or a transport surprise: keep the batch and retry, loudly.
       if (exhausted(e.what())) return false;
-      spdlog::error("sink {}: unexpected error inserting into {}: {}; retrying in {} ms", name_, job.request.table,
+      spdlog::error("sink {}: unexpected error inserting into {}: {}; retrying in {} ms", name_, request.table,
                     e.what(), backoff.count());
       retries_.inc();
       if (!sleep_unless_aborted(backoff)) return false;

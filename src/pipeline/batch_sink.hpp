@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/metrics.hpp"
+#include "core/native_sort.hpp"
 #include "sinks/store.hpp"
 
 namespace sluice::pipeline {
@@ -81,7 +82,10 @@ class BatchSink final : public BatchTarget {
  private:
   using Job = Batch;
   void worker();
-  bool deliver(Job& job);
+  bool deliver(const sinks::InsertRequest& request);
+  NativeSorter::Outcome sort(std::span<const std::string_view> bodies, std::string& out);
+  std::string take_buffer();  // the largest kept, or an empty one
+  void keep_buffer(std::string buffer);
   bool dead_letter(const sinks::InsertRequest& request, const std::string& reason);
   bool sleep_unless_aborted(std::chrono::milliseconds d);
 
@@ -100,6 +104,9 @@ class BatchSink final : public BatchTarget {
   std::string last_error_;
   std::chrono::system_clock::time_point last_error_time_{};
   std::vector<std::thread> workers_;
+  std::vector<std::string> spare_buffers_;  // guarded by mutex_: for merged and sorted bodies
+  std::mutex sort_mutex_;
+  NativeSorter sorter_;  // guarded by sort_mutex_
 
   Counter& batches_ok_;
   Counter& rows_ok_;

@@ -83,6 +83,14 @@ TEST(JobsE2E, EtcdJobsOfJsonAvroAndProtobufApplyLiveWithExactTotals) {
   EXPECT_EQ(sluice.query("SELECT id, host, bytes, ratio, region, topic, toTypeName(host) FROM sluice.events_json "
                          "WHERE id = 10"),
             "10\th3\t30\t2.5\tr1\tevents-json\tLowCardinality(String)\n");
+  // The inserts went in sorted by the table's key (ids from three partitions interleave): chDB counts
+  // each block it finds in order, and does not sort it again.
+  const double sorted_inserts = sluice.metric("sluice_sink_sorted_inserts_total", "sink=\"job-json-events-");
+  EXPECT_GT(sorted_inserts, 0) << sluice.metrics_text();
+  EXPECT_EQ(sluice.metric("sluice_sink_unsortable_inserts_total", "sink=\"job-json-events-"), 0);
+  EXPECT_GE(static_cast<double>(sluice.query_u64(
+                "SELECT value FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'")),
+            sorted_inserts);
 
   // Avro in the Confluent wire format, and Protobuf with a descriptor set.
   const auto avro_files = avro_events(dir, 0, 150, 7);
