@@ -168,7 +168,8 @@ constexpr std::pair<const char*, const char*> kJobColumns[] = {
 
 // 300 000 rows of the job benchmark's mapping in `blocks` blocks, one after another in one body (what a
 // sink sent for coalesced batches before it merged them into one block).
-std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int rows, int blocks, bool sorted = false) {
+std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int rows, int blocks, bool sorted = false,
+                     int first = 0) {
   using sluice::transforms::FieldType;
   static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
   static const int kHostsAsText[40] = {0,  1,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 2,  20, 21, 22, 23, 24, 25, 26,
@@ -180,7 +181,7 @@ std::string job_body(const sluice::pipeline::jobs::MappingSpec& mapping, int row
     for (int k = b; k < rows; k += blocks) {
       // Sorted: the rows in the table's order (host, ts), host being "edge-<i % 40>...", compared as text.
       const int per_host = rows / 40;
-      const int i = sorted ? kHostsAsText[k / per_host] + 40 * (k % per_host) : k;
+      const int i = first + (sorted ? kHostsAsText[k / per_host] + 40 * (k % per_host) : k);
       sluice::transforms::LogEvent e;
       e.set("id", std::to_string(i), FieldType::number);
       e.set("ts", std::to_string(1763700000000 + i), FieldType::number);
@@ -245,17 +246,32 @@ void BM_NativeSortJobRows(benchmark::State& state) {
   mapping.table = "events";
   for (const auto& [name, type] : kJobColumns) mapping.columns.push_back({name, type, "", std::nullopt, false});
   const int rows = static_cast<int>(state.range(0));
-  const std::string body = job_body(mapping, rows, 1);
+  const int blocks = static_cast<int>(state.range(1));
+  // Several blocks: as a sink gets them from a round of per-partition batches, merged as they are sorted.
+  std::vector<std::string> bodies;
+  for (int b = 0; b < blocks; ++b) bodies.push_back(job_body(mapping, rows / blocks, 1, false, b * (rows / blocks)));
   sluice::NativeSorter sorter;
   std::string sorted;
   const std::vector<std::string> key = {"host", "ts"};
+  if (state.range(2) != 0) {  // each block sorted first, as a job's batches are when taken
+    for (auto& body : bodies) {
+      if (sorter.sort(body, key, sorted) == sluice::NativeSorter::Outcome::sorted) body.swap(sorted);
+    }
+  }
+  const std::vector<std::string_view> views(bodies.begin(), bodies.end());
   for (auto _ : state) {
-    if (sorter.sort(body, key, sorted) != sluice::NativeSorter::Outcome::sorted) state.SkipWithError("not sorted");
+    if (sorter.sort(views, key, sorted) != sluice::NativeSorter::Outcome::sorted) state.SkipWithError("not sorted");
     benchmark::DoNotOptimize(sorted.data());
   }
   state.counters["rows/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * rows, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_NativeSortJobRows)->Arg(300'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NativeSortJobRows)
+    ->ArgNames({"rows", "blocks", "sorted_blocks"})
+    ->Args({2'000, 1, 0})
+    ->Args({300'000, 1, 0})
+    ->Args({300'000, 300, 0})
+    ->Args({300'000, 300, 1})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_FlowBatchBuild(benchmark::State& state) {
   const auto schema = FlowSchema::make(sluice::ClickHouseDialect::modern, {});

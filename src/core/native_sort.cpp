@@ -450,8 +450,24 @@ class BlockGather {
     const std::size_t at = out.size();
     out.resize(at + order_.size() * width);
     char* dst = out.data() + at;
-    for (std::size_t k = 0; k < order_.size(); ++k, dst += width) {
-      std::memcpy(dst, pieces[from_block_[k]]->head.data() + std::size_t{from_row_[k]} * width, width);
+    heads_.clear();
+    for (const Piece* p : pieces) heads_.push_back(p->head.data());
+    // A copy of a constant width is a move or two, not a call.
+    const auto copy = [&]<std::size_t W>(std::integral_constant<std::size_t, W>) {
+      for (std::size_t k = 0; k < order_.size(); ++k, dst += W) {
+        std::memcpy(dst, heads_[from_block_[k]] + std::size_t{from_row_[k]} * W, W);
+      }
+    };
+    switch (width) {
+      case 1: copy(std::integral_constant<std::size_t, 1>{}); break;
+      case 2: copy(std::integral_constant<std::size_t, 2>{}); break;
+      case 4: copy(std::integral_constant<std::size_t, 4>{}); break;
+      case 8: copy(std::integral_constant<std::size_t, 8>{}); break;
+      case 16: copy(std::integral_constant<std::size_t, 16>{}); break;
+      default:
+        for (std::size_t k = 0; k < order_.size(); ++k, dst += width) {
+          std::memcpy(dst, heads_[from_block_[k]] + std::size_t{from_row_[k]} * width, width);
+        }
     }
   }
 
@@ -511,6 +527,7 @@ class BlockGather {
   std::span<const std::uint32_t> order_, from_block_, from_row_;
   std::vector<std::uint32_t>& begins_;
   std::vector<std::uint32_t>& numbers_;
+  std::vector<const char*> heads_;  // each block's values of the column at hand
 };
 
 }  // namespace
