@@ -26,6 +26,20 @@ inline void copy_value(char* dst, const char* dst_end, const char* src, const ch
   }
 }
 
+// Calls copy(width) with the width as a compile-time constant for the common ones: a copy of a
+// constant width is a move or two, not a call.
+template <typename Copy>
+void with_constant_width(std::size_t width, Copy&& copy) {
+  switch (width) {
+    case 1: copy(std::integral_constant<std::size_t, 1>{}); break;
+    case 2: copy(std::integral_constant<std::size_t, 2>{}); break;
+    case 4: copy(std::integral_constant<std::size_t, 4>{}); break;
+    case 8: copy(std::integral_constant<std::size_t, 8>{}); break;
+    case 16: copy(std::integral_constant<std::size_t, 16>{}); break;
+    default: copy(width);
+  }
+}
+
 // Rows of `p` copied into `out` in the order `order` gives (a permutation of its rows).
 class Gather {
  public:
@@ -72,24 +86,12 @@ class Gather {
     out.resize(at + order.size() * width);
     char* dst = out.data() + at;
     const char* src = values.data();
-    const auto copy = [&]<std::size_t W>(std::integral_constant<std::size_t, W>) {
+    with_constant_width(width, [&](auto w) {
       for (const std::uint32_t row : order) {
-        std::memcpy(dst, src + std::size_t{row} * W, W);
-        dst += W;
+        std::memcpy(dst, src + std::size_t{row} * w, w);
+        dst += w;
       }
-    };
-    switch (width) {
-      case 1: copy(std::integral_constant<std::size_t, 1>{}); break;
-      case 2: copy(std::integral_constant<std::size_t, 2>{}); break;
-      case 4: copy(std::integral_constant<std::size_t, 4>{}); break;
-      case 8: copy(std::integral_constant<std::size_t, 8>{}); break;
-      case 16: copy(std::integral_constant<std::size_t, 16>{}); break;
-      default:
-        for (const std::uint32_t row : order) {
-          std::memcpy(dst, src + std::size_t{row} * width, width);
-          dst += width;
-        }
-    }
+    });
   }
 
   // Each value with its length prefix, which is where the next one starts.
@@ -157,23 +159,11 @@ class BlockGather {
     char* dst = out.data() + at;
     heads_.clear();
     for (const Piece* p : pieces) heads_.push_back(p->head.data());
-    // A copy of a constant width is a move or two, not a call.
-    const auto copy = [&]<std::size_t W>(std::integral_constant<std::size_t, W>) {
-      for (std::size_t k = 0; k < order_.size(); ++k, dst += W) {
-        std::memcpy(dst, heads_[from_block_[k]] + std::size_t{from_row_[k]} * W, W);
+    with_constant_width(width, [&](auto w) {
+      for (std::size_t k = 0; k < order_.size(); ++k, dst += w) {
+        std::memcpy(dst, heads_[from_block_[k]] + std::size_t{from_row_[k]} * w, w);
       }
-    };
-    switch (width) {
-      case 1: copy(std::integral_constant<std::size_t, 1>{}); break;
-      case 2: copy(std::integral_constant<std::size_t, 2>{}); break;
-      case 4: copy(std::integral_constant<std::size_t, 4>{}); break;
-      case 8: copy(std::integral_constant<std::size_t, 8>{}); break;
-      case 16: copy(std::integral_constant<std::size_t, 16>{}); break;
-      default:
-        for (std::size_t k = 0; k < order_.size(); ++k, dst += width) {
-          std::memcpy(dst, heads_[from_block_[k]] + std::size_t{from_row_[k]} * width, width);
-        }
-    }
+    });
   }
 
   bool strings(std::span<const Piece* const> pieces, std::string& out) {

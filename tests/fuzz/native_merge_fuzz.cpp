@@ -8,24 +8,11 @@
 #include <vector>
 
 #include "core/native_merge.hpp"
+#include "native_block_fuzz.hpp"
 
 namespace {
 
 [[noreturn]] void fail() { __builtin_trap(); }
-
-std::uint64_t rows_of_first_block(std::string_view body) {
-  // The block header: varint columns, varint rows.
-  std::uint64_t values[2] = {0, 0};
-  std::size_t at = 0;
-  for (auto& v : values) {
-    for (int shift = 0; at < body.size() && shift < 64; shift += 7) {
-      const auto b = static_cast<std::uint8_t>(body[at++]);
-      v |= std::uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) break;
-    }
-  }
-  return values[1];
-}
 
 }  // namespace
 
@@ -45,6 +32,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string again;
   const std::vector<std::string_view> one{merged};
   if (!sluice::merge_native_blocks(one, again) || again != merged) fail();
-  if (rows_of_first_block(merged) == 0) fail();
+  if (sluice::fuzz::rows_of_first_block(merged) == 0) fail();
   return 0;
 }

@@ -8,23 +8,11 @@
 #include <vector>
 
 #include "core/native_sort.hpp"
+#include "native_block_fuzz.hpp"
 
 namespace {
 
 [[noreturn]] void fail() { __builtin_trap(); }
-
-std::uint64_t rows_of(std::string_view body) {
-  std::uint64_t values[2] = {0, 0};  // the block header: varint columns, varint rows
-  std::size_t at = 0;
-  for (auto& v : values) {
-    for (int shift = 0; at < body.size() && shift < 64; shift += 7) {
-      const auto b = static_cast<std::uint8_t>(body[at++]);
-      v |= std::uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) break;
-    }
-  }
-  return values[1];
-}
 
 }  // namespace
 
@@ -44,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string again;
   if (sorter.sort(sorted, key, again) != sluice::NativeSorter::Outcome::already_sorted) fail();
   std::uint64_t rows = 0;
-  for (const auto body : bodies) rows += rows_of(body);  // (the first block of each: a lower bound)
-  if (rows_of(sorted) < rows) fail();
+  for (const auto body : bodies) rows += sluice::fuzz::rows_of_first_block(body);  // (the first block of each: a lower bound)
+  if (sluice::fuzz::rows_of_first_block(sorted) < rows) fail();
   return 0;
 }
