@@ -26,7 +26,7 @@ BatchSink::BatchSink(std::string name, sinks::Store& store, BatchSinkPolicy poli
                                 "Coalesced inserts sent as several blocks: their blocks could not be merged into one (a column type the merge does not know)",
                                 {{"sink", name_}})),
       sorted_(metrics.counter("sink_sorted_inserts_total",
-                              "Inserts whose rows were put in the table's sorting-key order first, sparing the embedded store its sort",
+                              "Inserts sent in the table's sorting-key order (sorted here, or found in order), sparing the embedded store its sort",
                               {{"sink", name_}})),
       unsorted_(metrics.counter("sink_unsortable_inserts_total",
                                 "Inserts sent in their rows' order because the block could not be sorted here (a key type not compared here); the store sorts them",
