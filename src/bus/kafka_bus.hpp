@@ -63,6 +63,7 @@ class KafkaConsumer final : public Consumer {
   void run(ConsumerHandler& handler) override;
   void stop() override;
   bool commit(const PartitionRef& partition, std::int64_t next_offset, std::string_view metadata) override;
+  std::vector<bool> commit_all(std::span<const OffsetCommit> commits) override;
   std::int64_t lag(const PartitionRef& partition) const override;
 
  private:

@@ -40,15 +40,26 @@ struct QueueDeleter {
 constexpr std::size_t kRunSize = 64;
 
 struct CommitResult {
-  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;  // the request's
+  std::map<PartitionRef, rd_kafka_resp_err_t> partitions;  // each partition's
+  // A partition's outcome: its own error, else the request's.
+  rd_kafka_resp_err_t of(const PartitionRef& ref) const {
+    const auto it = partitions.find(ref);
+    return it != partitions.end() && it->second != RD_KAFKA_RESP_ERR_NO_ERROR ? it->second : err;
+  }
+  bool any_failed() const {
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+    return std::any_of(partitions.begin(), partitions.end(),
+                       [](const auto& p) { return p.second != RD_KAFKA_RESP_ERR_NO_ERROR; });
+  }
 };
 
-// Served by rd_kafka_commit_queue() itself: reports the first per-partition error.
+// Served by rd_kafka_commit_queue() itself.
 void on_commit_result(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void* opaque) {
   auto* result = static_cast<CommitResult*>(opaque);
   result->err = err;
-  for (int i = 0; offsets != nullptr && i < offsets->cnt && result->err == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-    result->err = offsets->elems[i].err;
+  for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+    result->partitions[PartitionRef{offsets->elems[i].topic, offsets->elems[i].partition}] = offsets->elems[i].err;
   }
 }
 
@@ -167,42 +178,61 @@ class KafkaConsumer::Impl {
   void stop() { stop_.store(true, std::memory_order_release); }
 
   bool commit(const PartitionRef& ref, std::int64_t next_offset, std::string_view metadata) {
-    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-    auto* p = rd_kafka_topic_partition_list_add(list.get(), ref.topic.c_str(), ref.partition);
-    p->offset = next_offset;
-    if (!metadata.empty()) {
-      // librdkafka releases the metadata with free() when the list is destroyed.
-      p->metadata = std::malloc(metadata.size());
-      if (p->metadata == nullptr) throw std::bad_alloc();
-      std::memcpy(p->metadata, metadata.data(), metadata.size());
-      p->metadata_size = metadata.size();
+    const Consumer::OffsetCommit one[] = {{ref, next_offset, std::string(metadata)}};
+    return commit_all(one).front();
+  }
+
+  std::vector<bool> commit_all(std::span<const Consumer::OffsetCommit> commits) {
+    std::vector<bool> ok(commits.size(), false);
+    if (commits.empty()) return ok;
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(commits.size())));
+    for (const auto& c : commits) {
+      auto* p = rd_kafka_topic_partition_list_add(list.get(), c.partition.topic.c_str(), c.partition.partition);
+      p->offset = c.next_offset;
+      if (!c.metadata.empty()) {
+        // librdkafka releases the metadata with free() when the list is destroyed.
+        p->metadata = std::malloc(c.metadata.size());
+        if (p->metadata == nullptr) throw std::bad_alloc();
+        std::memcpy(p->metadata, c.metadata.data(), c.metadata.size());
+        p->metadata_size = c.metadata.size();
+      }
     }
-    auto err = commit_once(list.get());
+    auto result = commit_once(list.get());
     // A cooperative revoke can reach this member while another one has not yet synced: the coordinator
     // then refuses commits as "rebalance in progress" (Kafka does so until the group is stable), which
     // does not depend on this callback returning. A short wait lets the hand-over be committed, so the
     // next owner does not replay what was already processed.
+    const auto rebalancing = [&] {
+      return std::any_of(commits.begin(), commits.end(), [&](const auto& c) {
+        return result.of(c.partition) == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+      });
+    };
     auto wait = std::chrono::milliseconds(50);
     for (auto waited = std::chrono::milliseconds(0);
-         err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && in_cooperative_revoke_.load(std::memory_order_relaxed) &&
-         waited < std::chrono::seconds(3);
+         rebalancing() && in_cooperative_revoke_.load(std::memory_order_relaxed) && waited < std::chrono::seconds(3);
          waited += wait, wait = std::min(wait * 2, std::chrono::milliseconds(500))) {
       std::this_thread::sleep_for(wait);
-      err = commit_once(list.get());
+      result = commit_once(list.get());
     }
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      commits_ok_.inc();
-      return true;
+    for (std::size_t i = 0; i < commits.size(); ++i) {
+      const auto& c = commits[i];
+      const auto err = result.of(c.partition);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        commits_ok_.inc();
+        ok[i] = true;
+        continue;
+      }
+      commits_failed_.inc();
+      commit_error_counter(err).inc();
+      if (auto held = commit_log_.allow()) {
+        spdlog::warn("kafka consumer: commit of {}[{}] at offset {} for group {} on brokers {} failed: {} ({} similar "
+                     "failure(s) suppressed); it is retried with the next commit, and if the partition moves, the "
+                     "new owner replays from the last committed offset",
+                     c.partition.topic, c.partition.partition, c.next_offset, group_, brokers_, rd_kafka_err2str(err),
+                     *held);
+      }
     }
-    commits_failed_.inc();
-    commit_error_counter(err).inc();
-    if (auto held = commit_log_.allow()) {
-      spdlog::warn("kafka consumer: commit of {}[{}] at offset {} for group {} on brokers {} failed: {} ({} similar "
-                   "failure(s) suppressed); it is retried with the next commit, and if the partition moves, the "
-                   "new owner replays from the last committed offset",
-                   ref.topic, ref.partition, next_offset, group_, brokers_, rd_kafka_err2str(err), *held);
-    }
-    return false;
+    return ok;
   }
 
   std::int64_t lag(const PartitionRef& ref) const {
@@ -399,10 +429,13 @@ class KafkaConsumer::Impl {
     spdlog::info("kafka consumer {}: group {} assigned{}", client_name_, group_, where);
   }
 
-  rd_kafka_resp_err_t commit_once(rd_kafka_topic_partition_list_t* list) {
+  CommitResult commit_once(rd_kafka_topic_partition_list_t* list) {
     CommitResult result;
-    auto err = rd_kafka_commit_queue(rk_.get(), list, nullptr, &on_commit_result, &result);
-    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? result.err : err;
+    if (const auto err = rd_kafka_commit_queue(rk_.get(), list, nullptr, &on_commit_result, &result);
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result.err = err;
+    }
+    return result;
   }
 
   void revoke(rd_kafka_topic_partition_list_t* parts, bool cooperative) {
@@ -525,6 +558,7 @@ void KafkaConsumer::stop() { impl_->stop(); }
 bool KafkaConsumer::commit(const PartitionRef& partition, std::int64_t next_offset, std::string_view metadata) {
   return impl_->commit(partition, next_offset, metadata);
 }
+std::vector<bool> KafkaConsumer::commit_all(std::span<const OffsetCommit> commits) { return impl_->commit_all(commits); }
 std::int64_t KafkaConsumer::lag(const PartitionRef& partition) const { return impl_->lag(partition); }
 
 }  // namespace sluice::bus

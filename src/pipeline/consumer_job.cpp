@@ -149,7 +149,7 @@ void ConsumerJob::close_batch(Partition& p) {
   if (auto batch = seal_batch(p)) sink_.submit(std::move(batch->request), std::move(batch->on_done));
 }
 
-std::optional<BatchTarget::Batch> ConsumerJob::seal_batch(Partition& p) {
+std::optional<BatchTarget::Batch> ConsumerJob::seal_batch(Partition& p, bool record_boundary) {
   if (p.batch_first < 0) return std::nullopt;
   const OffsetRange range{p.batch_first, p.batch_last};
   p.batch_first = p.batch_last = -1;
@@ -166,20 +166,9 @@ std::optional<BatchTarget::Batch> ConsumerJob::seal_batch(Partition& p) {
     std::lock_guard lock(p.mutex);
     p.in_flight.insert(range);
   }
-  // The boundary must be durable before the insert can happen: a replay then rebuilds this batch.
-  // A brief bus hiccup is retried; past that the insert proceeds (at-least-once) and is counted.
-  bool recorded = commit(p, true);
-  for (int attempt = 1; !recorded && attempt < 3; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
-    recorded = commit(p, true);
-  }
-  if (!recorded) {
-    unrecorded_boundaries_.inc();
-    if (auto suppressed = log_limiter_.allow(p.ref.topic)) {
-      spdlog::warn("job {}: could not record the boundary of batch {}/{}/{}-{} on the bus; inserting anyway. A crash "
-                   "before its commit may store it twice ({} more since the last report)",
-                   config_.name, p.ref.topic, p.ref.partition, range.first, range.last, *suppressed);
-    }
+  if (record_boundary) {
+    Partition* one[] = {&p};
+    record_boundaries(one);
   }
   ++p.batches;
   batches_.inc();
@@ -198,18 +187,52 @@ std::optional<BatchTarget::Batch> ConsumerJob::seal_batch(Partition& p) {
                              }};
 }
 
-bool ConsumerJob::commit(Partition& p, bool force) {
-  const auto offset = p.acks.committable();
-  auto metadata = pending_metadata(p);
-  if (!force && offset == p.committed && metadata == p.committed_metadata) return true;
-  if (consumer_.commit(p.ref, offset, metadata)) {
-    commits_.inc();
-    p.committed = offset;
-    p.committed_metadata = std::move(metadata);
-    return true;
+void ConsumerJob::record_boundaries(std::span<Partition* const> parts) {
+  // The boundaries must be durable before the inserts can happen: a replay then rebuilds these batches.
+  // A brief bus hiccup is retried; past that the inserts proceed (at-least-once) and are counted.
+  std::vector<Partition*> left(parts.begin(), parts.end());
+  for (int attempt = 0; !left.empty() && attempt < 3; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    left = commit_changed(left, true);
   }
-  commit_failures_.inc();
-  return false;
+  for (Partition* p : left) {
+    unrecorded_boundaries_.inc();
+    if (auto suppressed = log_limiter_.allow(p->ref.topic)) {
+      spdlog::warn("job {}: could not record the boundary of a batch of {}/{} on the bus; inserting anyway. A crash "
+                   "before its commit may store it twice ({} more since the last report)",
+                   config_.name, p->ref.topic, p->ref.partition, *suppressed);
+    }
+  }
+}
+
+std::vector<ConsumerJob::Partition*> ConsumerJob::commit_changed(std::span<Partition* const> parts, bool force) {
+  std::vector<bus::Consumer::OffsetCommit> commits;
+  std::vector<Partition*> committing;
+  for (Partition* p : parts) {
+    const auto offset = p->acks.committable();
+    auto metadata = pending_metadata(*p);
+    if (!force && offset == p->committed && metadata == p->committed_metadata) continue;
+    commits.push_back({p->ref, offset, std::move(metadata)});
+    committing.push_back(p);
+  }
+  const auto ok = consumer_.commit_all(commits);
+  std::vector<Partition*> failed;
+  for (std::size_t i = 0; i < commits.size(); ++i) {
+    if (!ok[i]) {
+      commit_failures_.inc();
+      failed.push_back(committing[i]);
+      continue;
+    }
+    commits_.inc();
+    committing[i]->committed = commits[i].next_offset;
+    committing[i]->committed_metadata = std::move(commits[i].metadata);
+  }
+  return failed;
+}
+
+bool ConsumerJob::commit(Partition& p, bool force) {
+  Partition* one[] = {&p};
+  return commit_changed(one, force).empty();
 }
 
 void ConsumerJob::on_idle() {
@@ -223,11 +246,17 @@ void ConsumerJob::on_idle() {
       return p.batch_first >= 0 && p.plan.empty() && now - p.batch_started >= config_.max_delay;
     });
     if (due) {
+      // Their boundaries are recorded in one commit, before any of them is handed over.
       std::vector<BatchTarget::Batch> round;
+      std::vector<Partition*> sealed;
       for (auto& [ref, ptr] : partitions_) {
         if (!ptr->plan.empty()) continue;
-        if (auto batch = seal_batch(*ptr)) round.push_back(std::move(*batch));
+        if (auto batch = seal_batch(*ptr, false)) {
+          round.push_back(std::move(*batch));
+          sealed.push_back(ptr.get());
+        }
       }
+      record_boundaries(sealed);
       sink_.submit_all(std::move(round));
     }
   }
@@ -240,11 +269,11 @@ void ConsumerJob::on_idle() {
   }
   if (now - last_commit_ >= config_.commit_interval) {
     last_commit_ = now;
-    // One refusal ends the round: the others would wait for the same unreachable coordinator, each
-    // for librdkafka's timeout, and stall consumption meanwhile. The next round retries them all.
-    for (auto& [ref, ptr] : partitions_) {
-      if (!commit(*ptr, false)) break;
-    }
+    // One request for every partition that moved: a refusal costs one wait for the coordinator, not
+    // one per partition. The next round retries what failed.
+    std::vector<Partition*> all;
+    for (auto& [ref, ptr] : partitions_) all.push_back(ptr.get());
+    commit_changed(all, false);
   }
 }
 

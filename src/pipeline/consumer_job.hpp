@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -89,9 +90,15 @@ class ConsumerJob final : public bus::ConsumerHandler {
   };
 
   void close_batch(Partition& p);
-  std::optional<BatchTarget::Batch> seal_batch(Partition& p);  // closes p's batch; nothing when empty
+  // Closes p's batch (nothing when empty). Its boundary is recorded on the bus first, unless the caller
+  // records the boundaries of a whole round at once (record_boundaries) before handing the batches over.
+  std::optional<BatchTarget::Batch> seal_batch(Partition& p, bool record_boundary = true);
+  void record_boundaries(std::span<Partition* const> parts);
   void note_skipped(Partition& p, std::int64_t offset);
   bool commit(Partition& p, bool force);
+  // Commits the partitions whose committable offset or pending boundaries changed (all of `parts` when
+  // `force`), in one request; those that failed.
+  std::vector<Partition*> commit_changed(std::span<Partition* const> parts, bool force);
   std::string pending_metadata(Partition& p);
 
   ConsumerJobConfig config_;
