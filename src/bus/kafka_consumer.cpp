@@ -47,11 +47,6 @@ struct CommitResult {
     const auto it = partitions.find(ref);
     return it != partitions.end() && it->second != RD_KAFKA_RESP_ERR_NO_ERROR ? it->second : err;
   }
-  bool any_failed() const {
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-    return std::any_of(partitions.begin(), partitions.end(),
-                       [](const auto& p) { return p.second != RD_KAFKA_RESP_ERR_NO_ERROR; });
-  }
 };
 
 // Served by rd_kafka_commit_queue() itself.

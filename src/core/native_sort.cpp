@@ -13,6 +13,7 @@
 #include "core/native_block.hpp"
 #include "core/native_gather.hpp"
 #include "core/native_layout.hpp"
+#include "core/native_merge.hpp"
 
 namespace sluice {
 
@@ -311,8 +312,7 @@ bool flat(const TypeNode& t) {
 
 NativeSorter::Outcome NativeSorter::sort(std::string_view block, std::span<const std::string> key, std::string& out) {
   const std::string_view one[] = {block};
-  const auto outcome = sort(std::span<const std::string_view>(one), key, out);
-  return outcome;
+  return sort(std::span<const std::string_view>(one), key, out);
 }
 
 NativeSorter::Outcome NativeSorter::sort(std::span<const std::string_view> bodies, std::span<const std::string> key,
@@ -325,10 +325,13 @@ NativeSorter::Outcome NativeSorter::sort(std::span<const std::string_view> bodie
   if (total >= std::numeric_limits<std::uint32_t>::max()) return Outcome::unsupported;
   const std::size_t rows = total;
   const auto& header = blocks.front().columns;
-  if (blocks.size() > 1) {
-    for (const auto& c : header) {
-      if (!flat(*c.node)) return Outcome::unsupported;  // the caller merges them first
-    }
+  if (blocks.size() > 1 && !std::all_of(header.begin(), header.end(), [](const Column& c) { return flat(*c.node); })) {
+    // Arrays and maps are gathered from one block: merged first, then sorted as one.
+    if (!merge_native_blocks(bodies, merged_)) return Outcome::unsupported;
+    const auto outcome = sort(std::string_view(merged_), key, out);
+    if (outcome != Outcome::already_sorted) return outcome;
+    out.swap(merged_);  // the merge is the block in key order
+    return Outcome::sorted;
   }
   if (rows < 2) return Outcome::already_sorted;
 

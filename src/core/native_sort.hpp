@@ -37,9 +37,8 @@ class NativeSorter {
   // `key` names the block's columns of the sorting key, most significant first.
   Outcome sort(std::string_view block, std::span<const std::string> key, std::string& out);
   // The blocks of every body (each a stream of blocks with the same columns) sorted as one block:
-  // what merge_native_blocks then sorting gives, in one pass. `already_sorted` means their rows, one
-  // block after another, are in key order; `unsupported` also when several blocks hold an array or
-  // map column (merge them first, then sort the one block).
+  // what merge_native_blocks then sorting gives, in one pass (two when a column is an array or a map).
+  // `already_sorted` means their rows, one block after another, are in key order.
   Outcome sort(std::span<const std::string_view> bodies, std::span<const std::string> key, std::string& out);
 
  private:
@@ -57,6 +56,7 @@ class NativeSorter {
   std::vector<std::uint64_t> spare_;
   std::vector<std::uint32_t> counts_;   // radix sort: rows a digit; LowCardinality rows renumbered
   std::vector<std::uint32_t> from_block_, from_row_;  // several blocks: where each sorted row comes from
+  std::string merged_;  // several blocks with arrays or maps: their merge, sorted next
   std::vector<std::uint32_t> starts_;   // String values' offsets, one column at a time
 };
 

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <random>
 
 #include "core/native_merge.hpp"
@@ -168,26 +167,21 @@ void BatchSink::worker() {
     }
     const std::size_t taken = 1 + more.size();
     const bool sorts = !policy_.sort_by.empty() && job.request.format == "Native";
-    std::optional<NativeSorter::Outcome> order;  // what sorting did, once it was tried
+    auto order = NativeSorter::Outcome::unsupported;  // what sorting did, when it sorts
     // What is inserted: the job's own request, or one made from it (merged, sorted) in buffers of tens
     // of megabytes that are kept from one insert to the next, as fresh ones would be memory the kernel
     // has to hand out (and clear) page by page.
     sinks::InsertRequest made{job.request.table, job.request.format, {}, job.request.rows, job.request.dedup_token};
     bool insert_made = false;
-    std::string spare;  // a second buffer, for sorting a merged body
     if (!more.empty()) {
       // One insert, which ClickHouse writes as one part: the bodies' blocks merged into one block
       // (the store pays for every block), or else following one another, as a Native body is a stream
       // of blocks. The combination is not rebuilt on replay, so it carries no deduplication token
-      // (at-least-once).
+      // (at-least-once). With a sorting key, they are merged and sorted in one pass.
       made.body = take_buffer();
       std::vector<std::string_view> bodies{job.request.body};
       for (const auto& m : more) bodies.push_back(m.request.body);
-      // With a sorting key, the bodies are merged and sorted in one pass where their columns allow.
-      if (sorts) {
-        order = sort(bodies, made.body);
-        if (order == NativeSorter::Outcome::unsupported) order.reset();  // merged, then sorted below
-      }
+      if (sorts) order = sort(bodies, made.body);
       if (order != NativeSorter::Outcome::sorted && !merge_native_blocks(bodies, made.body)) {
         unmerged_.inc();
         std::size_t total = 0;
@@ -200,16 +194,11 @@ void BatchSink::worker() {
       made.dedup_token.clear();
       insert_made = true;
       coalesced_.inc(more.size());
-    }
-    if (sorts && !order) {
-      std::string& into = insert_made ? spare : made.body;
-      into = take_buffer();
-      const std::string_view body = insert_made ? std::string_view(made.body) : std::string_view(job.request.body);
-      order = sort({&body, 1}, into);
-      if (order == NativeSorter::Outcome::sorted) {
-        if (insert_made) made.body.swap(spare);  // the merged body is no longer needed
-        insert_made = true;
-      }
+    } else if (sorts) {
+      made.body = take_buffer();
+      const std::string_view body = job.request.body;
+      order = sort({&body, 1}, made.body);
+      insert_made = order == NativeSorter::Outcome::sorted;
     }
     if (sorts) (order == NativeSorter::Outcome::unsupported ? unsorted_ : sorted_).inc();
     const bool done = deliver(insert_made ? made : job.request);
@@ -226,7 +215,6 @@ void BatchSink::worker() {
       if (!done) abandoned_.inc(taken);
     }
     if (made.body.capacity() > 0) keep_buffer(std::move(made.body));
-    if (spare.capacity() > 0) keep_buffer(std::move(spare));
     space_cv_.notify_all();
   }
 }

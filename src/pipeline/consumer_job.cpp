@@ -198,9 +198,14 @@ void ConsumerJob::record_boundaries(std::span<Partition* const> parts) {
   for (Partition* p : left) {
     unrecorded_boundaries_.inc();
     if (auto suppressed = log_limiter_.allow(p->ref.topic)) {
-      spdlog::warn("job {}: could not record the boundary of a batch of {}/{} on the bus; inserting anyway. A crash "
+      OffsetRange range;  // the batch just sealed: the latest in flight
+      {
+        std::lock_guard lock(p->mutex);
+        if (!p->in_flight.empty()) range = *p->in_flight.rbegin();
+      }
+      spdlog::warn("job {}: could not record the boundary of batch {}/{}/{}-{} on the bus; inserting anyway. A crash "
                    "before its commit may store it twice ({} more since the last report)",
-                   config_.name, p->ref.topic, p->ref.partition, *suppressed);
+                   config_.name, p->ref.topic, p->ref.partition, range.first, range.last, *suppressed);
     }
   }
 }
